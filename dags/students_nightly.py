@@ -1,0 +1,84 @@
+"""
+### East High student analytics, nightly
+
+Turns one date's student CSVs into score statistics.
+
+| step | what it does |
+| --- | --- |
+| `resolve_partition` | the partition date `ds`: the `ds` param, else the logical date, else `run_after` (manual runs in Airflow 3 may have no logical date) |
+| `clean_students` | Spark: reads `landing/students/ds=<ds>/*.csv`, checks each file's header (a missing required column fails the run, naming the columns), rejects bad rows with file, line and reason into `quarantine/students/ds=<ds>/`, drops student names |
+| `quality_gate` | fails the run, publishing nothing, when no row is clean or more than `max_reject_share` of the rows were rejected |
+| `compute_statistics` | Spark: score summary, per-grade and per-programme averages, award/score correlations, one pass per table |
+| `publish` | replaces the date in the warehouse (`warehouse/<table>/ds=<ds>/`) and in the serving database, atomically |
+
+Published tables (see `contracts.md`): `students_score_summary`,
+`students_by_grade`, `students_by_programa`, `students_awards_correlation`,
+`data_quality`, `data_quality_rejections`. Re-running a date replaces it.
+
+Backfill with `airflow backfill create --dag-id students_nightly --from-date ... --to-date ...`;
+trigger by hand with a `ds` to (re)process a given date.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Param, dag, task
+
+from dataplatform.assets import STUDENT_ASSETS
+from dataplatform.settings import PlatformSettings
+from dataplatform.spark_jobs import SparkJob, spark_job_task
+
+SETTINGS = PlatformSettings.from_env()
+
+
+@dag(
+    schedule="@daily",
+    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=4,
+    tags=["students", "spark", "nightly"],
+    default_args={"owner": "data-platform", "retries": SETTINGS.task_retries,
+                  "retry_delay": timedelta(minutes=5)},
+    params={
+        "ds": Param(None, type=["null", "string"], pattern=r"^\d{4}-\d{2}-\d{2}$",
+                    description="Partition date to process (YYYY-MM-DD); empty: the run's date"),
+        "max_reject_share": Param(SETTINGS.max_reject_share, type="number", minimum=0,
+                                  maximum=1, description="Largest share of rejected rows "
+                                  "that still publishes"),
+    },
+    doc_md=__doc__,
+)
+def students_nightly():
+    @task
+    def resolve_partition(**context) -> str:
+        from dataplatform.partition import partition_date_from_context
+
+        return partition_date_from_context(context)
+
+    @task
+    def quality_gate(partition_ds: str, params=None) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from dataplatform.students import QualityGateError, quality_gate
+
+        try:
+            return quality_gate(SETTINGS, partition_ds, float(params["max_reject_share"]))
+        except QualityGateError as error:
+            raise AirflowFailException(str(error)) from None  # retrying cannot help
+
+    @task(outlets=STUDENT_ASSETS)
+    def publish(partition_ds: str) -> dict:
+        from dataplatform.students import publish_students
+
+        return publish_students(SETTINGS, partition_ds)
+
+    partition_ds = resolve_partition()
+    job_args = ["--ds", partition_ds, "--data-dir", str(SETTINGS.data_dir)]
+    clean = spark_job_task(SparkJob("clean_students", "students/clean.py", job_args))
+    statistics = spark_job_task(SparkJob("compute_statistics", "students/statistics.py", job_args))
+    clean >> quality_gate(partition_ds) >> statistics >> publish(partition_ds)
+
+
+students_nightly()

@@ -1,0 +1,83 @@
+"""The embedded default Airflow: a home inside the repo, SQLite, local Spark.
+
+Shared by ``make run``, ``make airflow`` and the end-to-end tests, so all three
+run the DAGs the same way. Connections are code (``AIRFLOW_CONN_*``); no
+secret is written here: Airflow generates its own keys in the home folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from dataplatform.settings import REPO_ROOT
+
+DEFAULT_AIRFLOW_HOME = REPO_ROOT / ".airflow"
+MIN_JAVA = 17
+SPARK_LOCAL_CONNECTION = {"conn_type": "spark", "host": "local[*]",
+                          "extra": {"deploy-mode": "client"}}
+
+
+class JavaNotFound(RuntimeError):
+    pass
+
+
+def java_major_version(java: str) -> int | None:
+    try:
+        result = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', result.stderr + result.stdout)
+    if not match:
+        return None
+    major = int(match.group(1))
+    return int(match.group(2) or 0) if major == 1 else major  # "1.8" is Java 8
+
+
+def check_java(env: dict[str, str]) -> str:
+    """Path of a Java >= 17 that Spark will use; raises JavaNotFound otherwise."""
+    java_home = env.get("JAVA_HOME")
+    java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which(
+        "java", path=env.get("PATH"))
+    version = java_major_version(java) if java else None
+    if version is None or version < MIN_JAVA:
+        found = f"found Java {version} at {java}" if version else "found no java"
+        raise JavaNotFound(
+            f"Spark 4 needs Java {MIN_JAVA}+ and {found}. Install one (Debian/Ubuntu: "
+            f"`apt-get install openjdk-17-jre-headless`) or point JAVA_HOME at it.")
+    return java
+
+
+def local_airflow_env(airflow_home: Path = DEFAULT_AIRFLOW_HOME,
+                      base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for running Airflow commands against the embedded defaults."""
+    env = dict(os.environ if base is None else base)
+    venv_bin = str(Path(sys.executable).parent)  # spark-submit is found on PATH
+    env["PATH"] = os.pathsep.join([venv_bin, env.get("PATH", "")])
+    env.update({
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home}/airflow.db",
+    })
+    env.setdefault("AIRFLOW_CONN_SPARK_LOCAL", json.dumps(SPARK_LOCAL_CONNECTION))
+    # `airflow dags test` waits out retry_delay before a retry: a one-shot run
+    # should report its failure at once.
+    env.setdefault("PLATFORM_TASK_RETRIES", "0")
+    return env
+
+
+def migrate_metadata_db(env: dict[str, str]) -> None:
+    """Create or upgrade the metadata database (idempotent, a few seconds)."""
+    Path(env["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
+    result = subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise RuntimeError(f"airflow db migrate failed:\n{result.stdout}\n{result.stderr}")

@@ -1,0 +1,48 @@
+"""File-system calls through Spark's Hadoop client, so jobs work on any store
+Spark can reach (local disk, a shared volume, HDFS) with the same code."""
+
+from __future__ import annotations
+
+
+def _fs_and_path(spark, path: str):
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    return fs, hadoop_path
+
+
+def list_files(spark, directory: str) -> list[tuple[str, int]]:
+    """``(path, size)`` of the files directly in ``directory``, sorted by path.
+
+    Hidden files (``.`` or ``_`` prefix) are skipped as Spark itself does; a
+    missing directory lists as empty.
+    """
+    fs, path = _fs_and_path(spark, directory)
+    if not fs.exists(path):
+        return []
+    found = []
+    for status in fs.listStatus(path):
+        name = status.getPath().getName()
+        if status.isFile() and not name.startswith((".", "_")):
+            found.append((status.getPath().toString(), status.getLen()))
+    return sorted(found)
+
+
+def remove_path(spark, path: str) -> None:
+    fs, hadoop_path = _fs_and_path(spark, path)
+    fs.delete(hadoop_path, True)
+
+
+def write_text(spark, path: str, text: str) -> None:
+    """Write a small text file, replacing it whole."""
+    fs, hadoop_path = _fs_and_path(spark, path)
+    stream = fs.create(hadoop_path, True)
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
+
+
+def local_path(uri: str) -> str:
+    """``file:/x/y`` -> ``/x/y`` for messages; other URIs unchanged."""
+    return uri[len("file:"):] if uri.startswith("file:") else uri

@@ -1,0 +1,28 @@
+"""The one SparkSession factory, shared by every job and by the tests."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+# Settings every job relies on, whatever the runner: UTC dates and no console
+# progress bars in task logs.
+BASE_CONF = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.ui.showConsoleProgress": "false",
+}
+
+
+def build_spark_session(app_name: str, master: str | None = None,
+                        conf: Mapping[str, str] | None = None):
+    """Create (or reuse) the SparkSession for a job.
+
+    ``master`` is left unset under spark-submit, which passes its own.
+    """
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.appName(app_name)
+    if master:
+        builder = builder.master(master)
+    for key, value in {**BASE_CONF, **(conf or {})}.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()
