@@ -20,7 +20,7 @@ def resolve_partition_date(param_ds: str | None, logical_date: dt.datetime | Non
     if moment is None:
         raise ValueError("the run has neither a logical date nor run_after: pass the ds param")
     if moment.tzinfo is not None:
-        moment = moment.astimezone(dt.timezone.utc)
+        moment = moment.astimezone(dt.UTC)
     return moment.date().isoformat()
 
 

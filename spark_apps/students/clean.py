@@ -39,9 +39,11 @@ from spark_apps.students.contract import (
 DATASET = "students"
 INTEGER_PATTERN = r"^[+-]?[0-9]{1,18}$"
 NUMBER_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
-# A well-formed quoted field; possessive quantifiers keep Java's regex engine
-# from recursing (and overflowing its stack) on a huge field.
-QUOTED_FIELD_PATTERN = r'"(?:[^"]++|"")*+"'
+# A well-formed quoted field: a whole field between quotes, inner quotes
+# doubled. Any quote left once these are removed is malformed. Possessive
+# quantifiers keep Java's regex engine from recursing (and overflowing its
+# stack) on a huge field.
+QUOTED_FIELD_PATTERN = r'(?<=^|,)"(?:[^"]++|"")*+"(?=,|$)'
 
 
 def _accent_table() -> tuple[str, str]:
@@ -99,9 +101,17 @@ def block_line_offsets(blocks: Iterable[Mapping]) -> list[tuple[str, int, int, i
 
 
 def transform_block_counts(lines: DataFrame) -> DataFrame:
+    """Per split of a file: its lines, first ``mid``, first line, blank lines.
+
+    The first line of a file's first split is its header, so one small
+    aggregation gives line numbers, headers and the blank-line count.
+    """
     return lines.groupBy("file_path", "block_start").agg(
-        F.count(F.lit(1)).alias("lines"), F.min("mid").alias("first_mid")
-    ).select("file_path", "block_start", "lines", "first_mid")
+        F.count(F.lit(1)).alias("lines"),
+        F.min("mid").alias("first_mid"),
+        F.min_by("value", "mid").alias("first_value"),
+        F.sum((F.trim("value") == "").cast("long")).alias("blank_lines"),
+    ).select("file_path", "block_start", "lines", "first_mid", "first_value", "blank_lines")
 
 
 def transform_number_lines(lines: DataFrame, offsets: DataFrame) -> DataFrame:
@@ -176,7 +186,7 @@ def rejection_checks() -> list[tuple]:
     low_score, high_score = SCORE_RANGE
     checks = [
         (~F.is_valid_utf8("value"), "invalid_utf8"),
-        (F.col("stray_quote"), "unbalanced_quotes"),
+        (F.col("stray_quote"), "malformed_quotes"),
         (F.col("field_count") != F.col("expected_fields"), "wrong_field_count"),
         *_integer_checks("id", 1, None, "id_not_positive"),
         *_integer_checks("grado", low_grade, high_grade, "grado_out_of_range"),
@@ -219,7 +229,8 @@ def transform_mark_duplicates(validated: DataFrame) -> DataFrame:
 def normalise_programa(column: str):
     """Trim, strip accents, capitalise: `` académico `` -> ``Academico``."""
     plain = F.translate(F.trim(F.col(column)), ACCENTED, UNACCENTED)
-    capitalised = F.concat(F.upper(F.substring(plain, 1, 1)), F.lower(F.substring(plain, 2, 1 << 30)))
+    capitalised = F.concat(F.upper(F.substring(plain, 1, 1)),
+                           F.lower(F.substring(plain, 2, 1 << 30)))
     return F.when(plain == "", F.lit(None)).otherwise(capitalised)
 
 
@@ -289,14 +300,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(argv)
-    layout = DataLayout(args.data_dir)
-    landing = layout.landing(DATASET, args.ds)
-    staging = layout.staging(DATASET, args.ds)
-    quarantine = layout.quarantine(DATASET, args.ds)
-    spark = build_spark_session(f"students-clean-{args.ds}")
+class LandingError(ValueError):
+    """The date's landing cannot be processed at all; nothing is published."""
 
+
+def run_clean(spark: SparkSession, ds: str, data_dir: str) -> dict:
+    """Clean one date: write clean rows, quarantine and report; return the report."""
+    layout = DataLayout(data_dir)
+    landing = layout.landing(DATASET, ds)
+    staging = layout.staging(DATASET, ds)
+    quarantine = layout.quarantine(DATASET, ds)
     # A failed run must not leave an earlier run's outputs for the next steps.
     remove_path(spark, staging)
     remove_path(spark, quarantine)
@@ -304,35 +317,32 @@ def main(argv: Sequence[str] | None = None) -> None:
     listed = [(path, size) for path, size in list_files(spark, landing)
               if path.lower().endswith(".csv")]
     if not listed:
-        raise SystemExit(f"no student CSV files (*.csv) in {landing}")
+        raise LandingError(f"no student CSV files (*.csv) in {landing}")
     rejected_files = [{"file": path, "reason": "empty file: no header, no rows"}
                       for path, size in listed if size == 0]
     readable = [path for path, size in listed if size > 0]
+    if not readable:
+        raise LandingError(f"every student CSV in {landing} is empty")
 
     lines = extract_lines(spark, readable).cache()
     blocks = [row.asDict() for row in transform_block_counts(lines).collect()]
+    headers = {block["file_path"]: parse_header(block["first_value"])
+               for block in blocks if block["block_start"] == 0}
+    for path, header in sorted(headers.items()):
+        required_column_positions(header, local_path(path))
+    # A blank first line is a missing header, caught above: these are data lines.
+    blank_lines = sum(block["blank_lines"] for block in blocks)
+
     offsets = spark.createDataFrame(
         block_line_offsets(blocks),
         "file_path STRING, block_start LONG, first_mid LONG, first_line LONG")
     numbered = transform_number_lines(lines, offsets)
-
-    header_lines = numbered.where(F.col("line_number") == 1).select(
-        "file_path", "value").collect()
-    headers = {row.file_path: parse_header(row.value) for row in header_lines}
-    try:
-        for path, header in sorted(headers.items()):
-            required_column_positions(header, path)
-    except HeaderError as error:
-        raise SystemExit(f"student landing rejected, nothing published: {error}") from None
-    blank_lines = numbered.where(
-        (F.col("line_number") > 1) & (F.trim("value") == "")).count()
-
     validated = transform_mark_duplicates(
         transform_validate(transform_parse_rows(numbered, headers))).cache()
     reason_counts = {row.reject_reason: row["count"]
                      for row in validated.groupBy("reject_reason").count().collect()}
-    report = quality_report(args.ds, len(listed), rejected_files, reason_counts,
-                            blank_lines, {path: extra_columns(h) for path, h in headers.items()})
+    report = quality_report(ds, len(listed), rejected_files, reason_counts, blank_lines,
+                            {path: extra_columns(h) for path, h in headers.items()})
 
     load_clean_rows(transform_clean_rows(validated), f"{staging}/clean")
     if report["rows_rejected"]:
@@ -340,13 +350,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     if rejected_files:
         write_text(spark, f"{quarantine}/files.json", json.dumps(rejected_files, indent=2))
     write_text(spark, f"{staging}/quality.json", json.dumps(report, indent=2))
+    validated.unpersist()
+    lines.unpersist()
+    return report
 
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    spark = build_spark_session(f"students-clean-{args.ds}")
+    try:
+        report = run_clean(spark, args.ds, args.data_dir)
+    except (LandingError, HeaderError) as error:
+        raise SystemExit(f"student landing rejected, nothing published: {error}") from None
+    finally:
+        spark.stop()
     summary = {k: report[k] for k in ("files_in", "files_rejected", "rows_in",
                                       "rows_clean", "rows_rejected")}
     print(f"students {args.ds}: {summary}; rejections {report['rejections']}", flush=True)
     for path, cols in report["extra_columns"].items():
         print(f"{local_path(path)}: extra columns ignored: {', '.join(cols)}", flush=True)
-    spark.stop()
 
 
 if __name__ == "__main__":

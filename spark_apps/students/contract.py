@@ -20,7 +20,7 @@ SCORE_RANGE = (0.0, 100.0)
 # carries the first one that holds, so reasons add up to rows_rejected.
 REJECTION_REASONS = (
     "invalid_utf8",
-    "unbalanced_quotes",
+    "malformed_quotes",
     "wrong_field_count",
     "id_missing", "id_not_integer", "id_not_positive",
     "grado_missing", "grado_not_integer", "grado_out_of_range",

@@ -109,16 +109,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(argv)
-    staging = DataLayout(args.data_dir).staging(DATASET, args.ds)
-    spark = build_spark_session(f"students-statistics-{args.ds}")
+def run_statistics(spark: SparkSession, ds: str, data_dir: str) -> None:
+    staging = DataLayout(data_dir).staging(DATASET, ds)
     clean = extract_clean_rows(spark, f"{staging}/clean").cache()
     for name, transform in STUDENT_TABLES.items():
         load_table(transform(clean), f"{staging}/tables/{name}")
-    print(f"students {args.ds}: wrote {', '.join(STUDENT_TABLES)} to {staging}/tables",
-          flush=True)
-    spark.stop()
+    clean.unpersist()
+    print(f"students {ds}: wrote {', '.join(STUDENT_TABLES)} to {staging}/tables", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    spark = build_spark_session(f"students-statistics-{args.ds}")
+    try:
+        run_statistics(spark, args.ds, args.data_dir)
+    finally:
+        spark.stop()
 
 
 if __name__ == "__main__":

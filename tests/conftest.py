@@ -1,0 +1,98 @@
+"""Shared fixtures: one local SparkSession, a throwaway Airflow home, real data.
+
+Airflow reads its configuration when first imported, so the environment for
+the embedded defaults is set here, at import time, before any test imports it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from dataplatform.local_airflow import JavaNotFound, check_java, local_airflow_env
+from dataplatform.settings import REPO_ROOT
+
+AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="airflow-home-"))
+os.environ.update(local_airflow_env(AIRFLOW_HOME))
+# Tests must never write into the repo's own data folder.
+os.environ["PLATFORM_DATA_DIR"] = tempfile.mkdtemp(prefix="platform-data-")
+
+SHARED_DIR = (REPO_ROOT.parent / "shared").resolve()
+SHARED_SEEDS = SHARED_DIR / "data" / "seeds"
+ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require(available: bool, reason: str) -> None:
+    """Skip when a real component is missing; under CI that is a failure."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"CI must provide this: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def java() -> str:
+    try:
+        return check_java(dict(os.environ))
+    except JavaNotFound as error:
+        require(False, str(error))
+
+
+@pytest.fixture(scope="session")
+def spark(java):
+    """The one SparkSession of the unit tests: one core, few shuffle partitions."""
+    from spark_apps.session import build_spark_session
+
+    session = build_spark_session("platform-tests", master="local[1]", conf={
+        "spark.sql.shuffle.partitions": "2",
+        "spark.ui.enabled": "false",
+        "spark.driver.extraJavaOptions":
+            f"-Dlog4j2.configurationFile=file:{REPO_ROOT}/infra/spark/log4j2.properties",
+    })
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="session")
+def seed_students_csv() -> Path:
+    path = SHARED_SEEDS / "students" / "students_2024.csv"
+    require(path.exists(), f"the real student file is not at {path} (../shared is absent)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def airflow_home(java) -> Path:
+    """The tests' Airflow home with its metadata database migrated once."""
+    from dataplatform.local_airflow import migrate_metadata_db
+
+    migrate_metadata_db(dict(os.environ))
+    return AIRFLOW_HOME
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    path = tmp_path / "data"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(scope="session")
+def airflow_cli(airflow_home):
+    """Run an ``airflow`` command; its output is kept under tests/artifacts/."""
+
+    def run(args: list[str], env_overrides: dict[str, str],
+            log_name: str) -> subprocess.CompletedProcess:
+        env = {**os.environ, **env_overrides}
+        result = subprocess.run([sys.executable, "-m", "airflow", *args], env=env,
+                                capture_output=True, text=True, timeout=900)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / f"{log_name}.log").write_text(result.stdout + result.stderr)
+        return result
+
+    return run

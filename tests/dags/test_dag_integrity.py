@@ -1,0 +1,88 @@
+"""Every DAG imports, parses fast and states its owner, tags and retries."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from dataplatform.settings import REPO_ROOT
+
+DAGS_FOLDER = REPO_ROOT / "dags"
+PLATFORM_DAGS = {"students_nightly"}
+
+# Parse the folder in a fresh interpreter as the dag-processor does: it first
+# imports the airflow.* modules each DAG file names (parsing_pre_import_modules),
+# once, then forks a process per parse. The figure is that per-parse time.
+PARSE_SCRIPT = """
+import json, pathlib, sys, time
+from airflow.utils.file import iter_airflow_imports
+from airflow.dag_processing.dagbag import DagBag
+for path in pathlib.Path(sys.argv[1]).glob("*.py"):
+    for module in iter_airflow_imports(str(path)):
+        __import__(module)
+started = time.perf_counter()
+bag = DagBag(dag_folder=sys.argv[1])
+wall = time.perf_counter() - started
+print(json.dumps({
+    "wall": wall,
+    "import_errors": bag.import_errors,
+    "files": {stat.file: stat.duration.total_seconds() for stat in bag.dagbag_stats},
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def dagbag():
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(DAGS_FOLDER))
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+    assert PLATFORM_DAGS <= set(dagbag.dag_ids)
+
+
+def test_dags_folder_parses_in_well_under_a_second():
+    result = subprocess.run([sys.executable, "-c", PARSE_SCRIPT, str(DAGS_FOLDER)],
+                            capture_output=True, text=True, check=True)
+    stats = json.loads(result.stdout.strip().splitlines()[-1])
+    assert stats["import_errors"] == {}
+    print(f"dags folder parse: {stats['wall']:.3f}s, per file {stats['files']}")
+    assert stats["wall"] < 1.0, stats
+
+
+@pytest.mark.parametrize("dag_id", sorted(PLATFORM_DAGS))
+def test_dag_states_owner_tags_retries_and_docs(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
+    assert dag.tags, "tags let users filter the DAG list"
+    assert dag.doc_md and dag.doc_md.strip().startswith("###")
+    assert "retries" in dag.default_args and "owner" in dag.default_args
+    assert dag.catchup is False
+    assert dag.start_date is not None and dag.schedule is not None
+    for task in dag.tasks:
+        assert task.owner == "data-platform", task.task_id
+
+
+def test_dag_file_name_is_the_dag_id(dagbag):
+    for dag_id in PLATFORM_DAGS:
+        assert dagbag.dags[dag_id].fileloc == str(DAGS_FOLDER / f"{dag_id}.py")
+
+
+def test_students_nightly_shape(dagbag):
+    dag = dagbag.dags["students_nightly"]
+    assert {task.task_id: sorted(task.downstream_task_ids) for task in dag.tasks} == {
+        "resolve_partition": ["clean_students", "compute_statistics", "publish", "quality_gate"],
+        "clean_students": ["quality_gate"],
+        "quality_gate": ["compute_statistics"],
+        "compute_statistics": ["publish"],
+        "publish": [],
+    }
+    assert {asset.name for asset in dag.get_task("publish").outlets} == {
+        "students_score_summary", "students_by_grade", "students_by_programa",
+        "students_awards_correlation", "data_quality", "data_quality_rejections"}
+    clean = dag.get_task("clean_students")
+    assert clean.task_type == "SparkSubmitOperator"
+    assert clean.application.endswith("spark_apps/students/clean.py")

@@ -1,0 +1,252 @@
+"""students_nightly end to end: ``airflow dags test`` through real Spark.
+
+Published numbers are compared with an independent computation: the contract's
+rules written again with the csv module, the statistics with pandas.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.dataset as pads
+import pytest
+import sqlalchemy as sa
+from dataplatform.settings import REPO_ROOT
+
+pytestmark = pytest.mark.slow
+
+SAMPLE = REPO_ROOT / "data" / "samples" / "students" / "students_sample.csv"
+STUDENT_TABLES = ("students_score_summary", "students_by_grade", "students_by_programa",
+                  "students_awards_correlation", "data_quality", "data_quality_rejections")
+SCORES = ["puntaje_mat", "puntaje_ing", "puntaje_ciencias"]
+INTEGER = re.compile(r"^[+-]?\d+$")
+NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+# ----------------------------------------------------------- independent reference
+
+
+def reference_clean_rows(path: Path) -> tuple[pd.DataFrame, int]:
+    """Clean rows by the contract's rules, written independently; and rows_in."""
+    with open(path, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        rows = [row for row in reader if any(field.strip() for field in row)]
+    kept, seen = [], set()
+    for row in rows:
+        if len(row) != len(header):
+            continue
+        record = {name: value.strip() for name, value in zip(header, row, strict=True)}
+        ints = {k: record[k] for k in ("id", "grado", "num_premios")}
+        if not all(INTEGER.match(v) for v in ints.values()):
+            continue
+        if int(ints["id"]) <= 0 or not 1 <= int(ints["grado"]) <= 12 or int(
+                ints["num_premios"]) < 0:
+            continue
+        if not all(NUMBER.match(record[s]) and 0 <= float(record[s]) <= 100 for s in SCORES):
+            continue
+        if int(ints["id"]) in seen:
+            continue
+        seen.add(int(ints["id"]))
+        kept.append({"grado": int(ints["grado"]), "num_premios": int(ints["num_premios"]),
+                     "programa": record["programa"].strip().capitalize(),
+                     **{s: float(record[s]) for s in SCORES}})
+    return pd.DataFrame(kept), len(rows)
+
+
+def reference_tables(clean: pd.DataFrame) -> dict[str, list[dict]]:
+    summary = [{"subject": s, "n": int(clean[s].count()), "mean": clean[s].mean(),
+                "stddev": clean[s].std(ddof=1), "min": clean[s].min(), "max": clean[s].max()}
+               for s in [*SCORES, "num_premios"]]
+
+    def averages(key: str) -> list[dict]:
+        grouped = clean.groupby(key)
+        frame = grouped[[*SCORES, "num_premios"]].mean().add_prefix("avg_")
+        frame.insert(0, "n_students", grouped.size())
+        return frame.reset_index().to_dict("records")
+
+    correlation = [{"subject": s, "n": len(clean),
+                    "pearson_r": clean["num_premios"].corr(clean[s], method="pearson")}
+                   for s in SCORES]
+    return {"students_score_summary": summary, "students_by_grade": averages("grado"),
+            "students_by_programa": averages("programa"),
+            "students_awards_correlation": correlation}
+
+
+# ----------------------------------------------------------- helpers
+
+
+def land(data_dir: Path, ds: str, files: dict[str, Path | str]) -> None:
+    landing = data_dir / "landing" / "students" / f"ds={ds}"
+    landing.mkdir(parents=True)
+    for name, content in files.items():
+        if isinstance(content, Path):
+            shutil.copy(content, landing / name)
+        else:
+            (landing / name).write_text(content, encoding="utf-8")
+
+
+def run_dag(airflow_cli, data_dir: Path, ds: str, name: str):
+    return airflow_cli(["dags", "test", "students_nightly", ds],
+                       {"PLATFORM_DATA_DIR": str(data_dir)}, f"students_nightly-{name}")
+
+
+def published(data_dir: Path, ds: str) -> dict[str, list[dict]]:
+    """Every student table's rows for ``ds`` in the serving database."""
+    database = data_dir / "warehouse.db"
+    if not database.exists():
+        return {}
+    engine = sa.create_engine(f"sqlite:///{database}")
+    tables = {}
+    with engine.connect() as connection:
+        existing = sa.inspect(connection).get_table_names()
+        for table in STUDENT_TABLES:
+            if table in existing:
+                rows = connection.execute(
+                    sa.text(f"SELECT * FROM {table} WHERE ds = :ds ORDER BY 2, 3"), {"ds": ds})
+                tables[table] = [dict(row._mapping) for row in rows]
+    engine.dispose()
+    return tables
+
+
+def warehouse(data_dir: Path, table: str, ds: str) -> pd.DataFrame:
+    return pads.dataset(data_dir / "warehouse" / table / f"ds={ds}").to_table().to_pandas()
+
+
+def assert_rows_close(actual: list[dict], expected: list[dict], key: str) -> None:
+    actual_by_key = {row[key]: row for row in actual}
+    assert sorted(actual_by_key) == sorted(row[key] for row in expected)
+    for row in expected:
+        for column, value in row.items():
+            got = actual_by_key[row[key]][column]
+            if isinstance(value, float) and not isinstance(got, str):
+                assert math.isclose(got, value, rel_tol=1e-9, abs_tol=1e-12), (column, row)
+            else:
+                assert got == value, (column, row)
+
+
+def assert_matches_reference(tables: dict, reference: dict) -> None:
+    assert_rows_close(tables["students_score_summary"], reference["students_score_summary"],
+                      "subject")
+    assert_rows_close(tables["students_by_grade"], reference["students_by_grade"], "grado")
+    assert_rows_close(tables["students_by_programa"], reference["students_by_programa"],
+                      "programa")
+    assert_rows_close(tables["students_awards_correlation"],
+                      reference["students_awards_correlation"], "subject")
+
+
+# ----------------------------------------------------------- scenarios
+
+
+def test_committed_sample_publishes_exact_statistics_idempotently(airflow_cli, data_dir):
+    ds = "2026-03-10"
+    land(data_dir, ds, {"students.csv": SAMPLE})
+    first = run_dag(airflow_cli, data_dir, ds, "sample-1")
+    assert first.returncode == 0, first.stdout[-3000:]
+    tables = published(data_dir, ds)
+
+    clean, rows_in = reference_clean_rows(SAMPLE)
+    assert_matches_reference(tables, reference_tables(clean))
+    manifest = json.loads(SAMPLE.with_name(SAMPLE.name + ".manifest.json").read_text())
+    (quality,) = tables["data_quality"]
+    assert quality["rows_in"] == rows_in == manifest["rows"]
+    assert quality["rows_clean"] == len(clean) == rows_in - manifest["rows_rejected"]
+    assert quality["rows_rejected"] == manifest["rows_rejected"]
+    assert {r["reason"]: r["rows"] for r in tables["data_quality_rejections"]} == manifest[
+        "rejections"]
+    # The warehouse partition holds the same numbers as the database.
+    by_grade = warehouse(data_dir, "students_by_grade", ds)
+    assert sorted(by_grade["n_students"]) == sorted(
+        r["n_students"] for r in tables["students_by_grade"])
+    # Every rejected row is in quarantine with its line and reason.
+    rows = pd.read_csv(next((data_dir / "quarantine/students" / f"ds={ds}" / "rows").glob(
+        "*.csv")))
+    assert len(rows) == manifest["rows_rejected"]
+    assert rows["line_number"].between(2, rows_in + 1).all()
+
+    second = run_dag(airflow_cli, data_dir, ds, "sample-2")
+    assert second.returncode == 0, second.stdout[-3000:]
+    assert published(data_dir, ds) == tables
+    assert [p.name for p in (data_dir / "warehouse/students_by_grade").iterdir()] == [
+        f"ds={ds}"]
+
+
+def test_real_seed_file_matches_pandas(airflow_cli, data_dir, seed_students_csv):
+    ds = "2026-03-11"
+    land(data_dir, ds, {"students_2024.csv": seed_students_csv})
+    result = run_dag(airflow_cli, data_dir, ds, "seed")
+    assert result.returncode == 0, result.stdout[-3000:]
+    tables = published(data_dir, ds)
+    clean, rows_in = reference_clean_rows(seed_students_csv)
+    assert_matches_reference(tables, reference_tables(clean))
+    (quality,) = tables["data_quality"]
+    assert (quality["rows_in"], quality["rows_clean"]) == (rows_in, len(clean)) == (400, 400)
+    # No student name reaches a published table.
+    names = set(pd.read_csv(seed_students_csv)["nombre"])
+    for table in STUDENT_TABLES:
+        text = json.dumps(tables[table], default=str)
+        assert not any(name in text for name in names), table
+
+
+def _sql_dump(source: Path, with_csv_header: bool) -> str:
+    """The seed's mistake: an INSERT ... VALUES dump saved as .csv."""
+    frame = pd.read_csv(source)
+    tuples = [f"({r.id},'{r.nombre}',{r.grado},{r.num_premios},'{r.programa}',"
+              f"{r.puntaje_mat},{r.puntaje_ing},{r.puntaje_ciencias})"
+              for r in frame.itertuples()]
+    columns = ",".join(frame.columns)
+    head = columns if with_csv_header else f"INSERT INTO estudiantes ({columns}) VALUES"
+    return head + "\n" + ",\n".join(tuples) + ";\n"
+
+
+def _assert_nothing_published(data_dir: Path, ds: str) -> None:
+    assert all(not rows for rows in published(data_dir, ds).values())
+    assert list(data_dir.glob(f"warehouse/*/ds={ds}")) == []
+
+
+@pytest.mark.parametrize("with_csv_header, message", [
+    # The dump's first line is no CSV header: the required columns are missing.
+    (False, r"missing required column\(s\) id, puntaje_ciencias"),
+    # Under a CSV header each row keeps "(" and "),": the trailing comma makes a
+    # ninth field, and the last row (ending ");") has an id of "(400".
+    (True, r"no clean rows out of 400 .*wrong_field_count: 399, id_not_integer: 1"),
+], ids=["insert-dump", "insert-dump-under-csv-header"])
+def test_sql_dump_saved_as_csv_fails_and_publishes_nothing(airflow_cli, data_dir,
+                                                           with_csv_header, message):
+    ds = "2026-03-12"
+    land(data_dir, ds, {"students.csv": _sql_dump(SAMPLE, with_csv_header)})
+    result = run_dag(airflow_cli, data_dir, ds, f"sql-dump-{with_csv_header}")
+    assert result.returncode != 0
+    assert re.search(message, result.stdout + result.stderr)
+    _assert_nothing_published(data_dir, ds)
+
+
+def test_file_missing_a_column_fails_naming_it(airflow_cli, data_dir):
+    ds = "2026-03-13"
+    frame = pd.read_csv(SAMPLE, dtype=str, keep_default_na=False)
+    land(data_dir, ds, {"students.csv": frame.drop(columns=["grado"]).to_csv(index=False)})
+    result = run_dag(airflow_cli, data_dir, ds, "missing-column")
+    assert result.returncode != 0
+    assert "missing required column(s) grado;" in result.stdout + result.stderr
+    _assert_nothing_published(data_dir, ds)
+
+
+def test_too_many_rejected_rows_fail_the_gate(airflow_cli, data_dir, tmp_path):
+    from dataplatform.generators.students import write_csv
+
+    ds = "2026-03-14"
+    dirty = tmp_path / "dirty.csv"
+    manifest = write_csv(dirty, 300, seed=11, dirty_fraction=0.4)
+    land(data_dir, ds, {"students.csv": dirty})
+    result = run_dag(airflow_cli, data_dir, ds, "gate")
+    assert result.returncode != 0
+    share = manifest["rows_rejected"] / 300
+    assert (f"{share:.1%} of rows rejected ({manifest['rows_rejected']} of 300), above the "
+            "20% gate") in result.stdout + result.stderr
+    _assert_nothing_published(data_dir, ds)

@@ -1,0 +1,255 @@
+"""The student clean job: header rules, every rejection reason, accounting."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pyspark.testing import assertDataFrameEqual
+
+from spark_apps.students.clean import (
+    LandingError,
+    block_line_offsets,
+    normalise_programa,
+    run_clean,
+    transform_clean_rows,
+    transform_mark_duplicates,
+    transform_parse_rows,
+    transform_validate,
+)
+from spark_apps.students.contract import (
+    REJECTION_REASONS,
+    HeaderError,
+    normalise_column_name,
+    parse_header,
+    required_column_positions,
+)
+
+HEADER = "id,nombre,grado,num_premios,programa,puntaje_mat,puntaje_ing,puntaje_ciencias"
+COLUMNS = parse_header(HEADER)
+GOOD = "1,Ana Ruiz,7,0,General,50,60,70"
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("id", "id"),
+    ("  Num Premios ", "num_premios"),  # trim, lower, space -> _
+    ("Puntaje-Matemáticas", "puntaje_matematicas"),  # accents stripped
+    ("PUNTAJE__ING", "puntaje_ing"),  # runs collapse to one _
+    ("(grado)", "grado"),  # no leading or trailing _
+    ("Año", "ano"),  # ñ is n with a tilde
+])
+def test_normalise_column_name(raw, expected):
+    assert normalise_column_name(raw) == expected
+
+
+def test_parse_header_strips_bom_and_quotes():
+    assert parse_header('\ufeffID,"Nombre",Grado') == ["id", "nombre", "grado"]
+
+
+def test_missing_required_columns_are_named():
+    header = parse_header("id,nombre,grado,programa,puntaje_mat,puntaje_ing")
+    with pytest.raises(HeaderError) as error:
+        required_column_positions(header, "landing/a.csv")
+    message = str(error.value)
+    assert message.startswith("landing/a.csv: line 1: missing required column(s) "
+                              "num_premios, puntaje_ciencias;")
+
+
+def test_required_columns_found_in_any_order():
+    header = parse_header("puntaje_ciencias,extra,id,nombre,grado,num_premios,programa,"
+                          "puntaje_mat,puntaje_ing")
+    assert required_column_positions(header, "x")["puntaje_ciencias"] == 0
+    assert required_column_positions(header, "x")["id"] == 2
+
+
+def _validated(spark, lines: list[str], header: str = HEADER):
+    """Run parse + validate + duplicates over data lines of one inline file."""
+    rows = [("file:/l/a.csv", number, line) for number, line in enumerate(lines, start=2)]
+    numbered = spark.createDataFrame(rows, "file_path STRING, line_number LONG, value STRING")
+    parsed = transform_parse_rows(numbered, {"file:/l/a.csv": parse_header(header)})
+    return transform_mark_duplicates(transform_validate(parsed))
+
+
+def _replace(line: str, column: str, value: str) -> str:
+    fields = line.split(",")
+    fields[COLUMNS.index(column)] = value
+    return ",".join(fields)
+
+
+REASON_CASES = [
+    # (line, reason, why)
+    (GOOD, None, "a clean row"),
+    ('1,"Ruiz, Ana",7,0,General,50,60,70', None, "a quoted comma is one field"),
+    ('1,"Ana ""La Flaca"" Ruiz",7,0,General,50,60,70', None, "doubled quotes escape"),
+    (" 1 , Ana ,7, 0 ,General, 50 ,60,70", None, "values are trimmed"),
+    (_replace(GOOD, "puntaje_mat", "1e2"), None, "scientific notation is a number"),
+    (_replace(GOOD, "puntaje_mat", "99.5"), None, "scores may be fractional"),
+    ("1,Ana,7,0,General,50,60", "wrong_field_count", "one field short"),
+    (GOOD + ",9", "wrong_field_count", "one field too many"),
+    ('1,"Ana,7,0,General,50,60,70', "malformed_quotes", "a quote never closed"),
+    ('1,Ana "La" Ruiz,7,0,General,50,60,70', "malformed_quotes", "a stray quote"),
+    (_replace(GOOD, "id", ""), "id_missing", "no id"),
+    (_replace(GOOD, "id", "1.0"), "id_not_integer", "ids are integers"),
+    (_replace(GOOD, "id", "(1"), "id_not_integer", "the seed's SQL dump"),
+    (_replace(GOOD, "id", "0"), "id_not_positive", "ids start at 1"),
+    (_replace(GOOD, "id", "-4"), "id_not_positive", "negative id"),
+    (_replace(GOOD, "grado", ""), "grado_missing", "no grade"),
+    (_replace(GOOD, "grado", "NULL"), "grado_not_integer", "the text NULL is not a grade"),
+    (_replace(GOOD, "grado", "7.0"), "grado_not_integer", "grades are integers"),
+    (_replace(GOOD, "grado", "0"), "grado_out_of_range", "below 1"),
+    (_replace(GOOD, "grado", "13"), "grado_out_of_range", "above 12"),
+    (_replace(GOOD, "num_premios", ""), "num_premios_missing", "no award count"),
+    (_replace(GOOD, "num_premios", "dos"), "num_premios_not_integer", "a word"),
+    (_replace(GOOD, "num_premios", "-1"), "num_premios_negative", "below 0"),
+    (_replace(GOOD, "puntaje_mat", ""), "puntaje_mat_missing", "no maths score"),
+    (_replace(GOOD, "puntaje_mat", "NaN"), "puntaje_mat_not_number", "NaN is not a score"),
+    (_replace(GOOD, "puntaje_mat", "100.5"), "puntaje_mat_out_of_range", "above 100"),
+    (_replace(GOOD, "puntaje_ing", ""), "puntaje_ing_missing", "no English score"),
+    (_replace(GOOD, "puntaje_ing", "Infinity"), "puntaje_ing_not_number", "not finite"),
+    (_replace(GOOD, "puntaje_ing", "-0.1"), "puntaje_ing_out_of_range", "below 0"),
+    (_replace(GOOD, "puntaje_ciencias", ""), "puntaje_ciencias_missing", "no science score"),
+    (_replace(GOOD, "puntaje_ciencias", "70)"), "puntaje_ciencias_not_number",
+     "the seed's dump kept a ) on the last field"),
+    (_replace(GOOD, "puntaje_ciencias", "101"), "puntaje_ciencias_out_of_range", "above 100"),
+    (_replace(GOOD, "id", "x") + ",9", "wrong_field_count", "the first failing check wins"),
+]
+
+
+def test_every_reason_has_a_case():
+    covered = {reason for _, reason, _ in REASON_CASES} | {"id_duplicate", "invalid_utf8"}
+    assert covered - {None} == set(REJECTION_REASONS)
+
+
+@pytest.mark.parametrize("line, reason, why", REASON_CASES, ids=[c[2] for c in REASON_CASES])
+def test_rejection_reason(spark, line, reason, why):
+    (row,) = _validated(spark, [line]).collect()
+    assert row.reject_reason == reason
+
+
+def test_duplicate_ids_keep_the_first_clean_occurrence(spark):
+    lines = [
+        "5,A,7,0,General,50,60,70",    # line 2: kept
+        "6,B,7,0,General,50,60,999",   # line 3: rejected for its score
+        "5,C,7,0,General,50,60,70",    # line 4: duplicate of line 2
+        "6,D,7,0,General,50,60,70",    # line 5: kept, line 3 was not clean
+    ]
+    reasons = {row.line_number: row.reject_reason for row in _validated(spark, lines).collect()}
+    assert reasons == {2: None, 3: "puntaje_ciencias_out_of_range", 4: "id_duplicate", 5: None}
+
+
+def test_clean_rows_are_typed_and_nameless(spark):
+    lines = ["7,Ana Ruiz,11,3, académico ,50.5,60,70", "8,Luis,6,0,VOCACIONAL,0,100,1"]
+    clean = transform_clean_rows(_validated(spark, lines))
+    expected = spark.createDataFrame(
+        [(7, 11, 3, "Academico", 50.5, 60.0, 70.0), (8, 6, 0, "Vocacional", 0.0, 100.0, 1.0)],
+        "id BIGINT, grado INT, num_premios INT, programa STRING, "
+        "puntaje_mat DOUBLE, puntaje_ing DOUBLE, puntaje_ciencias DOUBLE")
+    assertDataFrameEqual(clean, expected)
+    assert "nombre" not in clean.columns
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ("académico", "Academico"),
+    ("  GENERAL ", "General"),
+    ("vocacional", "Vocacional"),
+    ("Técnico Agrícola", "Tecnico agricola"),
+    ("", None),
+])
+def test_normalise_programa(spark, raw, expected):
+    (row,) = spark.createDataFrame([(raw,)], "programa STRING").select(
+        normalise_programa("programa").alias("p")).collect()
+    assert row.p == expected
+
+
+def test_block_line_offsets_number_lines_across_splits():
+    blocks = [
+        {"file_path": "b", "block_start": 0, "lines": 3, "first_mid": 40},
+        {"file_path": "a", "block_start": 128, "lines": 5, "first_mid": 7},
+        {"file_path": "a", "block_start": 0, "lines": 10, "first_mid": 0},
+        {"file_path": "a", "block_start": 256, "lines": 2, "first_mid": 90},
+    ]
+    assert sorted(block_line_offsets(blocks)) == [
+        ("a", 0, 0, 1), ("a", 128, 7, 11), ("a", 256, 90, 16), ("b", 0, 40, 1)]
+
+
+# ----------------------------------------------------------- whole job on files
+
+
+def _land(data_dir, ds: str, files: dict[str, bytes]) -> None:
+    landing = data_dir / "landing" / "students" / f"ds={ds}"
+    landing.mkdir(parents=True)
+    for name, content in files.items():
+        (landing / name).write_bytes(content)
+
+
+def _quarantined(data_dir, ds):
+    import csv
+
+    folder = data_dir / "quarantine" / "students" / f"ds={ds}" / "rows"
+    rows = []
+    for part in sorted(folder.glob("part-*.csv")):
+        with open(part, newline="", encoding="utf-8", errors="replace") as handle:
+            rows += list(csv.DictReader(handle))
+    return [(r["source_file"].rsplit("/", 1)[1], int(r["line_number"]), r["reason"]) for r in rows]
+
+
+def test_run_clean_accounts_for_every_row_with_file_and_line(spark, data_dir):
+    ds = "2026-01-05"
+    _land(data_dir, ds, {
+        # BOM, reordered columns and an extra column; a blank line is not a row.
+        "a.csv": ("\ufeffNombre,ID,Grado,Num Premios,Programa,Puntaje Mat,Puntaje Ing,"
+                  "Puntaje Ciencias,Comentario\n"
+                  "Ana,1,7,0,General,50,60,70,x\n"
+                  "\n"
+                  "Luis,2,NULL,0,General,50,60,70,x\n").encode(),
+        "b.csv": (HEADER + "\n1,Dup,7,0,General,50,60,70\n3,Eva,8,1,General,50,60,70\n"
+                  ).encode() + b"4,Bad\xff,8,1,General,50,60,70\n",
+        "c.csv": b"",
+    })
+    report = run_clean(spark, ds, str(data_dir))
+    assert {k: report[k] for k in ("files_in", "files_rejected", "rows_in", "rows_clean",
+                                   "rows_rejected", "blank_lines")} == {
+        "files_in": 3, "files_rejected": 1, "rows_in": 5, "rows_clean": 2,
+        "rows_rejected": 3, "blank_lines": 1}
+    assert report["rejections"] == {"grado_not_integer": 1, "id_duplicate": 1,
+                                    "invalid_utf8": 1}
+    assert _quarantined(data_dir, ds) == [
+        ("a.csv", 4, "grado_not_integer"), ("b.csv", 2, "id_duplicate"),
+        ("b.csv", 4, "invalid_utf8")]
+    (extra,) = report["extra_columns"].values()
+    assert extra == ["comentario"]
+    files = json.loads((data_dir / "quarantine/students" / f"ds={ds}" / "files.json")
+                       .read_text())
+    assert [f["file"].rsplit("/", 1)[1] for f in files] == ["c.csv"]
+    staged = json.loads((data_dir / "staging/students" / f"ds={ds}" / "quality.json")
+                        .read_text())
+    assert staged == report
+    clean = spark.read.parquet(str(data_dir / "staging/students" / f"ds={ds}" / "clean"))
+    assert sorted(row.id for row in clean.collect()) == [1, 3]
+
+
+def test_run_clean_line_numbers_survive_file_splits(spark, data_dir):
+    """A file read in several splits still gets exact line numbers."""
+    ds = "2026-01-06"
+    good = [f"{i},N,7,0,General,50,60,70" for i in range(1, 3001)]
+    good[2499] = "2500,N,7,0,General,50,60,x"  # line 2501
+    _land(data_dir, ds, {"big.csv": (HEADER + "\n" + "\n".join(good) + "\n").encode()})
+    spark.conf.set("spark.sql.files.maxPartitionBytes", "16384")
+    try:
+        report = run_clean(spark, ds, str(data_dir))
+    finally:
+        spark.conf.unset("spark.sql.files.maxPartitionBytes")
+    assert report["rows_in"] == 3000
+    assert _quarantined(data_dir, ds) == [("big.csv", 2501, "puntaje_ciencias_not_number")]
+
+
+def test_run_clean_rejects_a_file_missing_columns(spark, data_dir):
+    ds = "2026-01-07"
+    _land(data_dir, ds, {"a.csv": b"id,nombre,grado,programa\n1,A,7,General\n"})
+    with pytest.raises(HeaderError, match="a.csv: line 1: missing required column"):
+        run_clean(spark, ds, str(data_dir))
+
+
+def test_run_clean_without_files_says_where_it_looked(spark, data_dir):
+    with pytest.raises(LandingError, match="no student CSV files"):
+        run_clean(spark, "2026-01-08", str(data_dir))

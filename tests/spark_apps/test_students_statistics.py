@@ -1,0 +1,87 @@
+"""Student statistics on a small inline table, against values worked by hand."""
+
+from __future__ import annotations
+
+import pytest
+
+from spark_apps.students.statistics import (
+    CLEAN_SCHEMA,
+    transform_awards_correlation,
+    transform_by_grade,
+    transform_by_programa,
+    transform_score_summary,
+)
+
+# awards 0, 2, 4 against science 100, 60, 80: deviations (-2, 0, 2) and
+# (20, -20, 0) give cov = -40, and r = -40 / sqrt(8 * 800) = -0.5.
+ROWS = [
+    (1, 6, 0, "General", 40.0, 50.0, 100.0),
+    (2, 6, 2, "Academico", 60.0, 70.0, 60.0),
+    (3, 7, 4, "Academico", 80.0, 90.0, 80.0),
+]
+
+
+@pytest.fixture
+def clean(spark):
+    return spark.createDataFrame(ROWS, CLEAN_SCHEMA)
+
+
+def _rows(df, key):
+    return {row[key]: row.asDict() for row in df.collect()}
+
+
+def test_score_summary(clean):
+    summary = _rows(transform_score_summary(clean), "subject")
+    assert list(transform_score_summary(clean).columns) == [
+        "subject", "n", "mean", "stddev", "min", "max"]
+    # Sample standard deviation: squared deviations 400 + 0 + 400 over n - 1 = 2.
+    assert summary["puntaje_mat"] == {"subject": "puntaje_mat", "n": 3, "mean": 60.0,
+                                      "stddev": 20.0, "min": 40.0, "max": 80.0}
+    assert summary["puntaje_ing"] == {"subject": "puntaje_ing", "n": 3, "mean": 70.0,
+                                      "stddev": 20.0, "min": 50.0, "max": 90.0}
+    assert summary["puntaje_ciencias"] == {"subject": "puntaje_ciencias", "n": 3, "mean": 80.0,
+                                           "stddev": 20.0, "min": 60.0, "max": 100.0}
+    assert summary["num_premios"] == {"subject": "num_premios", "n": 3, "mean": 2.0,
+                                      "stddev": 2.0, "min": 0.0, "max": 4.0}
+
+
+def test_by_grade(clean):
+    by_grade = _rows(transform_by_grade(clean), "grado")
+    assert by_grade == {
+        6: {"grado": 6, "n_students": 2, "avg_puntaje_mat": 50.0, "avg_puntaje_ing": 60.0,
+            "avg_puntaje_ciencias": 80.0, "avg_num_premios": 1.0},
+        7: {"grado": 7, "n_students": 1, "avg_puntaje_mat": 80.0, "avg_puntaje_ing": 90.0,
+            "avg_puntaje_ciencias": 80.0, "avg_num_premios": 4.0},
+    }
+
+
+def test_by_programa(clean):
+    by_programa = _rows(transform_by_programa(clean), "programa")
+    assert by_programa == {
+        "Academico": {"programa": "Academico", "n_students": 2, "avg_puntaje_mat": 70.0,
+                      "avg_puntaje_ing": 80.0, "avg_puntaje_ciencias": 70.0,
+                      "avg_num_premios": 3.0},
+        "General": {"programa": "General", "n_students": 1, "avg_puntaje_mat": 40.0,
+                    "avg_puntaje_ing": 50.0, "avg_puntaje_ciencias": 100.0,
+                    "avg_num_premios": 0.0},
+    }
+
+
+def test_awards_correlation(clean):
+    correlation = _rows(transform_awards_correlation(clean), "subject")
+    assert {k: v["n"] for k, v in correlation.items()} == {
+        "puntaje_mat": 3, "puntaje_ing": 3, "puntaje_ciencias": 3}
+    # Maths and English rise by 20 for every 2 awards: a perfect line.
+    assert correlation["puntaje_mat"]["pearson_r"] == pytest.approx(1.0, abs=1e-12)
+    assert correlation["puntaje_ing"]["pearson_r"] == pytest.approx(1.0, abs=1e-12)
+    assert correlation["puntaje_ciencias"]["pearson_r"] == pytest.approx(-0.5, abs=1e-12)
+
+
+def test_undefined_statistics_are_null_not_garbage(spark):
+    """One student: no sample deviation; constant awards: no correlation."""
+    one = spark.createDataFrame([(1, 6, 0, "General", 40.0, 50.0, 60.0)], CLEAN_SCHEMA)
+    assert {row.subject: row.stddev for row in transform_score_summary(one).collect()} == {
+        "puntaje_mat": None, "puntaje_ing": None, "puntaje_ciencias": None,
+        "num_premios": None}
+    assert [row.pearson_r for row in transform_awards_correlation(one).collect()] == [
+        None, None, None]
