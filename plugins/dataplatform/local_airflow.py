@@ -81,3 +81,27 @@ def migrate_metadata_db(env: dict[str, str]) -> None:
                             capture_output=True, text=True)
     if result.returncode != 0:
         raise RuntimeError(f"airflow db migrate failed:\n{result.stdout}\n{result.stderr}")
+
+
+def standalone(airflow_home: Path = DEFAULT_AIRFLOW_HOME) -> int:
+    """``make airflow``: the UI, scheduler and friends on the embedded defaults."""
+    env = local_airflow_env(airflow_home)
+    # A developer's UI, with a generated password shown in clear: this machine only.
+    env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")
+    check_java(env)
+    migrate_metadata_db(env)
+    passwords = airflow_home / "simple_auth_manager_passwords.json.generated"
+    print(
+        "Airflow UI: http://127.0.0.1:8080 (the DAGs in dags/ are loaded; they start paused)\n"
+        f"Log in as 'admin'; Airflow prints the password below at first start and keeps it "
+        f"in {passwords}.\nStop with Ctrl-C.", flush=True)
+    return subprocess.call([sys.executable, "-m", "airflow", "standalone"], env=env)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["standalone"]:
+        sys.exit("usage: python -m dataplatform.local_airflow standalone")
+    try:
+        sys.exit(standalone())
+    except JavaNotFound as error:
+        sys.exit(f"make airflow: {error}")

@@ -1,0 +1,53 @@
+# The front door. `make run` and `make test` set everything up themselves.
+# Variables: DS (partition date, default yesterday), DAG (one DAG, default all),
+# PLATFORM_DATA_DIR (default data/), ROWS/OUT/DIRTY for `make students-data`.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.9.30
+SETUP_STAMP := $(VENV)/.installed
+
+.PHONY: setup run airflow test test-fast lint students-data sample-data clean
+
+$(SETUP_STAMP): requirements.lock pyproject.toml
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
+	@test -x $(PY) || uv venv --quiet --python "$$(command -v python3.11 || command -v python3)" $(VENV)
+	VIRTUAL_ENV=$(VENV) uv pip sync --quiet requirements.lock
+	VIRTUAL_ENV=$(VENV) uv pip install --quiet --no-deps -e .
+	@touch $@
+
+setup: $(SETUP_STAMP)
+
+## Run every platform DAG (or DAG=...) for DS on the embedded defaults.
+run: setup
+	$(PY) -m dataplatform.local_run $(if $(DS),--ds $(DS)) $(if $(DAG),--dag $(DAG))
+
+## The Airflow UI with the platform's DAGs (airflow standalone).
+airflow: setup
+	$(PY) -m dataplatform.local_airflow standalone
+
+## Every test; end-to-end runs are marked slow.
+test: setup
+	$(PY) -m pytest
+
+## The fast set only: unit tests and DAG integrity, no end-to-end runs.
+test-fast: setup
+	$(PY) -m pytest -m "not slow"
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+## Generate a student CSV: make students-data ROWS=10000000 OUT=/tmp/students.csv DIRTY=0.01
+students-data: setup
+	$(PY) -m dataplatform.generators.students --rows $(or $(ROWS),400) \
+		--out $(or $(OUT),data/students.csv) --dirty-fraction $(or $(DIRTY),0)
+
+## Regenerate the committed sample used by `make run`.
+sample-data: setup
+	$(PY) -m dataplatform.generators.students --rows 400 --dirty-fraction 0.05 --seed 2024 \
+		--out data/samples/students/students_sample.csv
+
+clean:
+	rm -rf .airflow data/landing data/staging data/quarantine data/warehouse data/warehouse.db \
+		tests/artifacts
