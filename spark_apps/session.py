@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-# Settings every job relies on, whatever the runner: UTC dates and no console
-# progress bars in task logs.
+# Settings every job relies on, whatever the runner: UTC dates, and task logs
+# without console progress bars or warnings about wide plans being truncated.
 BASE_CONF = {
     "spark.sql.session.timeZone": "UTC",
     "spark.ui.showConsoleProgress": "false",
+    "spark.sql.debug.maxToStringFields": "200",
 }
 
 
