@@ -6,6 +6,7 @@ the embedded defaults is set here, at import time, before any test imports it.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -57,6 +58,9 @@ def spark(java):
     })
     yield session
     session.stop()
+    # py4j logs its socket closing from __del__ at interpreter exit, after
+    # pytest has closed the streams it captured: a "Logging error" otherwise.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")
