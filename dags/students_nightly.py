@@ -69,10 +69,11 @@ def students_nightly():
     @task
     def quality_gate(partition_ds: str, params=None) -> dict:
         from airflow.sdk.exceptions import AirflowFailException
-        from dataplatform.students import QualityGateError, quality_gate
+        from dataplatform.quality import QualityGateError, quality_gate
 
         try:
-            return quality_gate(SETTINGS, partition_ds, float(params["max_reject_share"]))
+            return quality_gate(SETTINGS, "students", partition_ds,
+                                float(params["max_reject_share"]))
         except QualityGateError as error:
             raise AirflowFailException(str(error)) from None  # retrying cannot help
 

@@ -28,6 +28,25 @@ def list_files(spark, directory: str) -> list[tuple[str, int]]:
     return sorted(found)
 
 
+def list_dirs(spark, directory: str) -> list[str]:
+    """Sub-folders of ``directory`` (hidden ones skipped), sorted; none if missing."""
+    fs, path = _fs_and_path(spark, directory)
+    if not fs.exists(path):
+        return []
+    return sorted(status.getPath().toString() for status in fs.listStatus(path)
+                  if status.isDirectory()
+                  and not status.getPath().getName().startswith((".", "_")))
+
+
+def rename(spark, source: str, target: str) -> None:
+    """Move ``source`` to ``target`` (a same-volume rename: atomic on local disks)."""
+    fs, source_path = _fs_and_path(spark, source)
+    _, target_path = _fs_and_path(spark, target)
+    fs.delete(target_path, True)
+    if not fs.rename(source_path, target_path):
+        raise OSError(f"could not rename {source} to {target}")
+
+
 def remove_path(spark, path: str) -> None:
     fs, hadoop_path = _fs_and_path(spark, path)
     fs.delete(hadoop_path, True)

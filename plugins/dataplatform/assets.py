@@ -19,3 +19,11 @@ STUDENT_ASSETS = [table_asset(name) for name in (
     "data_quality",
     "data_quality_rejections",
 )]
+
+TRAFFIC_ASSETS = [table_asset(name) for name in (
+    "traffic_model_metrics",
+    "traffic_class_metrics",
+    "traffic_confusion_matrix",
+    "data_quality",
+    "data_quality_rejections",
+)]

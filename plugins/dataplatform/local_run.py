@@ -84,8 +84,25 @@ def students_summary(settings: PlatformSettings, ds: str) -> list[str]:
     return lines
 
 
+def traffic_summary(settings: PlatformSettings, ds: str) -> list[str]:
+    lines = [f"packets in {rows_in}, clean {clean}, rejected {rejected} "
+             f"(capture files in {files_in}, quarantined {files_rejected})"
+             for rows_in, clean, rejected, files_in, files_rejected in _query(
+                 settings, "SELECT rows_in, rows_clean, rows_rejected, files_in, "
+                 "files_rejected FROM data_quality WHERE ds = :ds AND dataset = 'zte_tad'",
+                 ds=ds)]
+    for version, split, accuracy, f1, train, test, promoted in _query(
+            settings, "SELECT model_version, split, accuracy, f1, train_rows, test_rows, "
+            "promoted FROM traffic_model_metrics WHERE ds = :ds ORDER BY model_version, split",
+            ds=ds):
+        lines.append(f"{version} {split:<15} f1={f1:.3f} accuracy={accuracy:.3f} "
+                     f"train={train} test={test} promoted={bool(promoted)}")
+    return lines
+
+
 PLATFORM_DAGS = {dag.dag_id: dag for dag in (
     PlatformDag("students_nightly", "students", students_summary),
+    PlatformDag("zte_tad_training", "zte_tad", traffic_summary),
 )}
 
 ERROR_LINE = re.compile(
@@ -154,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warehouse (Parquet): {settings.data_dir / 'warehouse'}/<table>/ds={args.ds}/")
         print(f"serving database:    {settings.warehouse_url}")
         print(f"quarantine:          {settings.data_dir / 'quarantine'}/<dataset>/ds={args.ds}/")
+        print(f"models:              {settings.data_dir / 'models'}/zte_tad/ (current.json)")
     for dag, seconds, log_path in failed:
         print(f"{dag.dag_id} {args.ds}: FAILED after {seconds:.1f}s; full log {log_path}")
         for line in failure_digest(Path(log_path).read_text()):

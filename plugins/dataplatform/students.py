@@ -1,14 +1,10 @@
-"""Airflow-side steps of the student pipeline: the quality gate and publishing."""
+"""Airflow-side steps of the student pipeline: publishing its tables."""
 
 from __future__ import annotations
 
-import json
-import logging
 from pathlib import Path
 
 from dataplatform.settings import PlatformSettings
-
-log = logging.getLogger(__name__)
 
 DATASET = "students"
 STATISTICS_TABLES = (
@@ -19,68 +15,14 @@ STATISTICS_TABLES = (
 )
 
 
-class QualityGateError(RuntimeError):
-    """The date's input is too broken to publish statistics from."""
-
-
-def read_quality_report(settings: PlatformSettings, ds: str) -> dict:
-    path = Path(settings.layout.staging(DATASET, ds)) / "quality.json"
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise QualityGateError(f"no quality report at {path}: did clean_students run?") from None
-
-
-def check_quality_gate(report: dict, max_reject_share: float, quarantine: str) -> str:
-    """Raise QualityGateError unless the clean rows can be trusted; else a summary."""
-    rows_in, rejected = report["rows_in"], report["rows_rejected"]
-    top = ", ".join(f"{reason}: {n}" for reason, n in sorted(
-        report["rejections"].items(), key=lambda item: -item[1])[:5])
-    where = f"rejected rows and reasons are in {quarantine}"
-    if report["rows_clean"] == 0:
-        raise QualityGateError(
-            f"{DATASET} {report['ds']}: no clean rows out of {rows_in} "
-            f"(files rejected: {report['files_rejected']}; {top or 'no rows at all'}); "
-            f"nothing published; {where}")
-    share = rejected / rows_in
-    if share > max_reject_share:
-        raise QualityGateError(
-            f"{DATASET} {report['ds']}: {share:.1%} of rows rejected ({rejected} of {rows_in}), "
-            f"above the {max_reject_share:.0%} gate; top reasons: {top}; nothing published; "
-            f"{where}")
-    return (f"{DATASET} {report['ds']}: {report['rows_clean']} clean of {rows_in} rows "
-            f"({share:.1%} rejected, gate {max_reject_share:.0%})")
-
-
-def quality_gate(settings: PlatformSettings, ds: str, max_reject_share: float) -> dict:
-    report = read_quality_report(settings, ds)
-    log.info(check_quality_gate(report, max_reject_share,
-                                settings.layout.quarantine(DATASET, ds)))
-    return {key: report[key] for key in ("rows_in", "rows_clean", "rows_rejected")}
-
-
-def quality_tables(report: dict):
-    """data_quality and data_quality_rejections rows of one report (no keys)."""
-    import pyarrow as pa
-
-    counts = ("rows_in", "rows_clean", "rows_rejected", "files_in", "files_rejected")
-    reasons = sorted(report["rejections"].items())
-    return {
-        "data_quality": pa.table({key: [report[key]] for key in counts}),
-        "data_quality_rejections": pa.table({
-            "reason": pa.array([reason for reason, _ in reasons], pa.string()),
-            "rows": pa.array([n for _, n in reasons], pa.int64()),
-        }),
-    }
-
-
 def publish_students(settings: PlatformSettings, ds: str) -> dict[str, int]:
     import pyarrow.parquet as pq
 
     from dataplatform.publish import publish_slice
+    from dataplatform.quality import quality_tables, read_quality_report
 
     staging = Path(settings.layout.staging(DATASET, ds))
     tables = {name: pq.read_table(staging / "tables" / name) for name in STATISTICS_TABLES}
-    tables.update(quality_tables(read_quality_report(settings, ds)))
+    tables.update(quality_tables(read_quality_report(settings, DATASET, ds)))
     return publish_slice(settings.data_dir, settings.warehouse_url,
                          {"ds": ds, "dataset": DATASET}, tables)

@@ -68,6 +68,20 @@ TABLES = {table.name: table for table in (
         ("ds", "date"), ("programa", "text"), ("n_students", "int"), *_AVERAGES)),
     PublishedTable("students_awards_correlation", (
         ("ds", "date"), ("subject", "text"), ("n", "int"), ("pearson_r", "float"))),
+    PublishedTable("traffic_model_metrics", (
+        ("ds", "date"), ("model_version", "text"), ("algorithm", "text"), ("split", "text"),
+        *_stat_columns("accuracy", "weighted_precision", "weighted_recall", "f1"),
+        ("train_rows", "int"), ("test_rows", "int"), ("train_seconds", "float"),
+        ("promoted", "bool")),
+        partition_keys=("ds", "model_version")),
+    PublishedTable("traffic_class_metrics", (
+        ("ds", "date"), ("model_version", "text"), ("split", "text"), ("category", "text"),
+        *_stat_columns("precision", "recall", "f1"), ("support", "int")),
+        partition_keys=("ds", "model_version")),
+    PublishedTable("traffic_confusion_matrix", (
+        ("ds", "date"), ("model_version", "text"), ("split", "text"), ("actual", "text"),
+        ("predicted", "text"), ("count", "int")),
+        partition_keys=("ds", "model_version")),
     PublishedTable("data_quality", (
         ("ds", "date"), ("dataset", "text"), ("rows_in", "int"), ("rows_clean", "int"),
         ("rows_rejected", "int"), ("files_in", "int"), ("files_rejected", "int")),

@@ -10,7 +10,7 @@ import pytest
 from dataplatform.settings import REPO_ROOT
 
 DAGS_FOLDER = REPO_ROOT / "dags"
-PLATFORM_DAGS = {"students_nightly"}
+PLATFORM_DAGS = {"students_nightly", "zte_tad_training"}
 
 # Parse the folder in a fresh interpreter as the dag-processor does: it first
 # imports the airflow.* modules each DAG file names (parsing_pre_import_modules),

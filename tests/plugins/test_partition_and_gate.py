@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 from dataplatform.partition import resolve_partition_date
-from dataplatform.students import QualityGateError, check_quality_gate
+from dataplatform.quality import QualityGateError, check_quality_gate
 
 UTC = dt.UTC
 
@@ -32,8 +32,8 @@ def test_a_malformed_ds_param_is_refused(bad):
 
 
 def _report(rows_in, rejected, **rejections):
-    return {"ds": "2026-04-01", "rows_in": rows_in, "rows_clean": rows_in - rejected,
-            "rows_rejected": rejected, "files_rejected": 0, "rejections": rejections}
+    return {"dataset": "students", "ds": "2026-04-01", "rows_in": rows_in,
+            "rows_clean": rows_in - rejected, "rows_rejected": rejected, "files_rejected": 0, "rejections": rejections}
 
 
 def test_gate_passes_at_the_threshold():

@@ -1,0 +1,131 @@
+"""
+### ZTE_TAD traffic classification: nightly training
+
+Trains a classifier of Android app categories from one date's packets and
+publishes its honest, held-out metrics.
+
+1. `resolve_partition`: the partition date `ds` (the `ds` param, else the
+   logical date, else `run_after`).
+2. `ingest_traffic` (Spark): reads `landing/zte_tad/ds=<ds>/<Category>/*.parquet`;
+   the folder is the label, any `CLASS` column is ignored. Files that cannot
+   be read or lack a feature column are quarantined with their reason
+   (`quarantine/zte_tad/ds=<ds>/files.json`) and the rest of the date goes on.
+3. `quality_gate`: fails the run when no packet is clean or more than
+   `max_reject_share` were rejected.
+4. `train_traffic` (Spark): a Spark ML pipeline, evaluated twice:
+   `random` (the seed's 80/20 row split, comparable with its figures) and
+   `holdout_capture` (whole capture files held out: the honest figure). Each
+   evaluation counts one confusion matrix; every metric comes from it.
+5. `promote_model`: the new model becomes current only if its held-out F1 is
+   not worse than the current model's; the decision is published (`promoted`).
+6. `publish`: `traffic_model_metrics`, `traffic_class_metrics`,
+   `traffic_confusion_matrix`, `data_quality`, `data_quality_rejections`.
+
+**Why the default features leave out `Send_*`.** Every packet of a capture
+file shares one timestamp second, so `Send_Year`..`Send_Second` name the
+capture, not the app. On a random row split, rows of one capture land on both
+sides and the seed's model scores 1.00. On captures it has never seen, it
+fails. The default `flow` set uses direction-aware packet features (server
+address and port, upload or download, payload size) and per-flow aggregates.
+`packet` (the seed's columns without `Send_*`) and `seed` (all 19) stay
+selectable for comparison.
+
+Params (manual runs): `algorithm` (`decision_tree` as the seed, `random_forest`,
+`gbt`), `max_depth`, `max_bins`, `feature_set`, `sample_fraction`, and
+`executors` (`spark.executor.instances`; no effect on the local runner).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+# Named here so the dag-processor imports the Spark provider once, before it
+# forks each parse (parsing_pre_import_modules); see students_nightly.py.
+import airflow.providers.apache.spark.operators.spark_submit  # noqa: F401
+import pendulum
+from airflow.sdk import Param, dag, task
+from dataplatform.assets import TRAFFIC_ASSETS
+from dataplatform.settings import PlatformSettings
+from dataplatform.spark_jobs import SparkJob, spark_job_task
+
+SETTINGS = PlatformSettings.from_env()
+
+
+@dag(
+    schedule="@daily",
+    start_date=pendulum.datetime(2024, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=2,
+    tags=["zte_tad", "spark", "ml", "nightly"],
+    default_args={"owner": "data-platform", "retries": SETTINGS.task_retries,
+                  "retry_delay": timedelta(minutes=5)},
+    params={
+        "ds": Param(None, type=["null", "string"], pattern=r"^\d{4}-\d{2}-\d{2}$",
+                    description="Partition date to process (YYYY-MM-DD); empty: the run's date"),
+        "algorithm": Param("decision_tree", enum=["decision_tree", "random_forest", "gbt"]),
+        "feature_set": Param("flow", enum=["flow", "packet", "seed"],
+                             description="flow: the default; seed: all 19 columns, leaky"),
+        "max_depth": Param(5, type="integer", minimum=1, maximum=30),
+        "max_bins": Param(32, type="integer", minimum=2, maximum=1024),
+        "sample_fraction": Param(1.0, type="number", exclusiveMinimum=0, maximum=1),
+        "executors": Param(1, type="integer", minimum=1, maximum=64),
+        "max_reject_share": Param(SETTINGS.max_reject_share, type="number", minimum=0,
+                                  maximum=1),
+    },
+    doc_md=__doc__,
+)
+def zte_tad_training():
+    @task
+    def resolve_partition(**context) -> str:
+        from dataplatform.partition import partition_date_from_context
+
+        return partition_date_from_context(context)
+
+    @task
+    def quality_gate(partition_ds: str, params=None) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+        from dataplatform.quality import QualityGateError, quality_gate
+
+        try:
+            return quality_gate(SETTINGS, "zte_tad", partition_ds,
+                                float(params["max_reject_share"]))
+        except QualityGateError as error:
+            raise AirflowFailException(str(error)) from None
+
+    @task
+    def plan_model_version(partition_ds: str, params=None) -> str:
+        from dataplatform.zte_tad import model_version_for
+
+        return model_version_for(partition_ds, params)
+
+    @task
+    def promote_model(partition_ds: str, model_version: str) -> dict:
+        from dataplatform.zte_tad import promote_if_better
+
+        return promote_if_better(SETTINGS, partition_ds, model_version)
+
+    @task(outlets=TRAFFIC_ASSETS)
+    def publish(partition_ds: str, model_version: str, decision: dict) -> dict:
+        from dataplatform.zte_tad import publish_traffic
+
+        return publish_traffic(SETTINGS, partition_ds, model_version, decision["promoted"])
+
+    partition_ds = resolve_partition()
+    data_args = ["--ds", partition_ds, "--data-dir", str(SETTINGS.data_dir)]
+    ingest = spark_job_task(SparkJob("ingest_traffic", "zte_tad/ingest.py", data_args))
+    model_version = plan_model_version(partition_ds)
+    train = spark_job_task(SparkJob(
+        "train_traffic", "zte_tad/train.py",
+        [*data_args, "--model-version", model_version,
+         "--algorithm", "{{ params.algorithm }}", "--feature-set", "{{ params.feature_set }}",
+         "--max-depth", "{{ params.max_depth }}", "--max-bins", "{{ params.max_bins }}",
+         "--sample-fraction", "{{ params.sample_fraction }}"],
+        conf={"spark.executor.instances": "{{ params.executors }}"},
+    ))
+    ingest >> quality_gate(partition_ds) >> model_version >> train
+    decision = promote_model(partition_ds, model_version)
+    train >> decision
+    publish(partition_ds, model_version, decision)
+
+
+zte_tad_training()

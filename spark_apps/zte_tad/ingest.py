@@ -1,0 +1,167 @@
+"""Ingest and validate one date of ZTE_TAD packet parquet.
+
+Reads   landing/zte_tad/ds=<ds>/<Category>/*.parquet   (the folder is the label)
+Writes  staging/zte_tad/ds=<ds>/packets/        clean packets + capture_id, category
+        staging/zte_tad/ds=<ds>/quality.json    accounting and reasons
+        quarantine/zte_tad/ds=<ds>/files.json   files that could not be used, and why
+        quarantine/zte_tad/ds=<ds>/rows/        rejected packets with their reason
+
+A file is one capture session. A file that cannot be read, or lacks a feature
+column, is quarantined with its reason and the rest of the date goes on. Any
+``CLASS`` column is ignored: the label is the category folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spark_apps.hadoop_fs import list_dirs, list_files, local_path, remove_path, write_text
+from spark_apps.layout import DataLayout, validate_ds
+from spark_apps.session import build_spark_session
+from spark_apps.zte_tad.contract import FEATURE_COLUMNS, PACKET_SCHEMA, RANGES, schema_problem
+
+DATASET = "zte_tad"
+
+
+class LandingError(ValueError):
+    """Nothing usable landed for the date."""
+
+
+def inspect_file(path: str) -> tuple[int | None, str | None]:
+    """``(rows, None)`` for a usable file, ``(None, reason)`` otherwise.
+
+    Reads only the footer: a truncated file has none, a wrong one says so.
+    """
+    import pyarrow.parquet as pq
+
+    try:
+        metadata = pq.ParquetFile(local_path(path)).metadata
+        schema = metadata.schema.to_arrow_schema()
+    except Exception as error:  # noqa: BLE001 - any unreadable file is quarantined
+        return None, f"unreadable parquet: {type(error).__name__}: {error}"
+    problem = schema_problem({field.name: str(field.type) for field in schema})
+    return (None, problem) if problem else (metadata.num_rows, None)
+
+
+def extract_packets(spark: SparkSession, files: Sequence[str]) -> DataFrame:
+    return spark.read.schema(PACKET_SCHEMA).parquet(*files).select(
+        F.col("_metadata.file_path").alias("file_uri"), *FEATURE_COLUMNS)
+
+
+def transform_label(packets: DataFrame, captures: DataFrame) -> DataFrame:
+    """Attach ``capture_id`` and ``category`` (the folder) to every packet."""
+    return packets.join(F.broadcast(captures), "file_uri").select(
+        "capture_id", "category", *FEATURE_COLUMNS)
+
+
+def transform_validate(packets: DataFrame) -> DataFrame:
+    """Add ``reject_reason``: ``null_feature``, ``out_of_range`` or NULL."""
+    any_null = F.lit(False)
+    out_of_range = F.lit(False)
+    for name in FEATURE_COLUMNS:
+        low, high = RANGES[name]
+        any_null = any_null | F.col(name).isNull()
+        out_of_range = out_of_range | (F.col(name) < low) | (F.col(name) > high)
+    reason = (F.when(any_null, F.lit("null_feature"))
+              .when(out_of_range, F.lit("out_of_range"))
+              .otherwise(F.lit(None).cast("string")))
+    return packets.select("*", reason.alias("reject_reason"))
+
+
+def quality_report(ds: str, files_in: int, rejected_files: Sequence[dict],
+                   reason_counts: dict) -> dict:
+    rejections = {r: n for r, n in sorted((r, n) for r, n in reason_counts.items() if r)}
+    rows_clean = reason_counts.get(None, 0)
+    rows_rejected = sum(rejections.values())
+    return {"dataset": DATASET, "ds": ds, "files_in": files_in,
+            "files_rejected": len(rejected_files), "rows_in": rows_clean + rows_rejected,
+            "rows_clean": rows_clean, "rows_rejected": rows_rejected,
+            "rejections": rejections, "rejected_files": list(rejected_files)}
+
+
+def run_ingest(spark: SparkSession, ds: str, data_dir: str) -> dict:
+    layout = DataLayout(data_dir)
+    landing = layout.landing(DATASET, ds)
+    staging, quarantine = layout.staging(DATASET, ds), layout.quarantine(DATASET, ds)
+    remove_path(spark, staging)
+    remove_path(spark, quarantine)
+
+    jvm_path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path
+    captures, rejected_files, files_in = [], [], 0
+    for category_dir in list_dirs(spark, landing):
+        category = category_dir.rstrip("/").rsplit("/", 1)[-1]
+        for path, _size in list_files(spark, category_dir):
+            if not path.endswith(".parquet"):
+                continue
+            files_in += 1
+            rows, problem = inspect_file(path)
+            if problem:
+                rejected_files.append({"file": local_path(path), "reason": problem})
+            else:
+                # Spark names files by their encoded URI ("Health%20Fitness").
+                captures.append((path, jvm_path(path).toUri().toString(),
+                                 f"{category}/{path.rsplit('/', 1)[-1]}", category, rows))
+    if files_in == 0:
+        raise LandingError(f"no capture files (<Category>/*.parquet) in {landing}")
+    if rejected_files:
+        write_text(spark, f"{quarantine}/files.json", json.dumps(rejected_files, indent=2))
+    if not captures:
+        raise LandingError(f"all {files_in} capture files in {landing} were quarantined: "
+                           f"{rejected_files[0]['reason']} (see {quarantine}/files.json)")
+
+    capture_table = spark.createDataFrame(
+        [c[1:4] for c in captures], "file_uri STRING, capture_id STRING, category STRING")
+    labelled = transform_label(extract_packets(spark, [c[0] for c in captures]), capture_table)
+    validated = transform_validate(labelled).cache()
+
+    per_capture = {row.capture_id: row["count"]
+                   for row in validated.groupBy("capture_id").count().collect()}
+    short = [(cid, rows, per_capture.get(cid, 0)) for _, _, cid, _, rows in captures
+             if per_capture.get(cid, 0) != rows]
+    if short:
+        raise LandingError(f"rows read differ from the footers' counts: {short[:5]}")
+    reason_counts = {row.reject_reason: row["count"]
+                     for row in validated.groupBy("reject_reason").count().collect()}
+    report = quality_report(ds, files_in, rejected_files, reason_counts)
+
+    validated.where(F.col("reject_reason").isNull()).drop("reject_reason").write.mode(
+        "overwrite").parquet(f"{staging}/packets")
+    if report["rows_rejected"]:
+        validated.where(F.col("reject_reason").isNotNull()).write.mode("overwrite").parquet(
+            f"{quarantine}/rows")
+    write_text(spark, f"{staging}/quality.json", json.dumps(report, indent=2))
+    validated.unpersist()
+    return report
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ds", required=True, type=validate_ds, help="partition date")
+    parser.add_argument("--data-dir", required=True, help="data root (PLATFORM_DATA_DIR)")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    spark = build_spark_session(f"zte-tad-ingest-{args.ds}")
+    try:
+        report = run_ingest(spark, args.ds, args.data_dir)
+    except LandingError as error:
+        raise SystemExit(f"traffic landing rejected, nothing published: {error}") from None
+    finally:
+        spark.stop()
+    summary = {k: report[k] for k in ("files_in", "files_rejected", "rows_in", "rows_clean",
+                                      "rows_rejected")}
+    print(f"zte_tad {args.ds}: {summary}; rejections {report['rejections']}", flush=True)
+    for rejected in report["rejected_files"]:
+        print(f"quarantined {rejected['file']}: {rejected['reason']}", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

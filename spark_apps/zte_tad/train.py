@@ -1,0 +1,195 @@
+"""Train and evaluate the traffic classifier on one date's clean packets.
+
+Reads   staging/zte_tad/ds=<ds>/packets/
+Writes  models/zte_tad/<model_version>/            Spark ML pipeline + metadata.json
+        staging/zte_tad/ds=<ds>/<model_version>.evaluation.json
+
+Two evaluations (``contracts.md``), each a model trained on its own split:
+
+- ``random``: the seed's 80/20 row split (``randomSplit(seed=42)``), to compare
+  with its published figures. Rows of one capture land on both sides.
+- ``holdout_capture``: whole capture files held out, a share of each
+  category's captures. This is the honest figure for unseen traffic. The saved
+  model is this one.
+
+Each evaluation counts one confusion matrix (a single Spark job); all metrics
+come from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import math
+import sys
+import time
+from collections.abc import Iterable, Sequence
+
+from pyspark.ml import Pipeline
+from pyspark.ml.classification import (
+    DecisionTreeClassifier,
+    GBTClassifier,
+    OneVsRest,
+    RandomForestClassifier,
+)
+from pyspark.ml.feature import IndexToString, StringIndexerModel, VectorAssembler
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from spark_apps.hadoop_fs import remove_path, rename, write_text
+from spark_apps.layout import DataLayout, validate_ds
+from spark_apps.session import build_spark_session
+from spark_apps.zte_tad.evaluation import confusion_counts, metrics_from_confusion
+from spark_apps.zte_tad.features import DEFAULT_FEATURE_SET, FEATURE_SETS, transform_features
+
+DATASET = "zte_tad"
+ALGORITHMS = ("decision_tree", "random_forest", "gbt")
+SPLIT_SEED = 42
+HOLDOUT_SHARE = 0.2
+
+
+def holdout_captures(captures: Iterable[tuple[str, str]], share: float = HOLDOUT_SHARE,
+                     seed: int = SPLIT_SEED) -> set[str]:
+    """Captures to hold out: ``share`` of each category's, at least one, never all.
+
+    Chosen by a hash of the capture id, so the split is stable across runs
+    and machines. A category with a single capture stays in training.
+    """
+    by_category: dict[str, list[str]] = {}
+    for capture_id, category in captures:
+        by_category.setdefault(category, []).append(capture_id)
+    held_out = set()
+    for ids in by_category.values():
+        if len(ids) < 2:
+            continue
+        ranked = sorted(ids, key=lambda c: hashlib.sha256(f"{seed}:{c}".encode()).hexdigest())
+        held_out.update(ranked[:min(len(ids) - 1, max(1, math.floor(len(ids) * share)))])
+    return held_out
+
+
+def build_classifier(algorithm: str, max_depth: int, max_bins: int):
+    common = {"labelCol": "label", "featuresCol": "features", "maxDepth": max_depth,
+              "maxBins": max_bins, "seed": SPLIT_SEED}
+    if algorithm == "decision_tree":
+        return DecisionTreeClassifier(**common)
+    if algorithm == "random_forest":
+        return RandomForestClassifier(numTrees=50, **common)
+    if algorithm == "gbt":
+        # Spark's GBT is binary: one model per category.
+        return OneVsRest(classifier=GBTClassifier(maxIter=20, **common),
+                         labelCol="label", featuresCol="features")
+    raise ValueError(f"unknown algorithm {algorithm!r}; one of {ALGORITHMS}")
+
+
+def build_pipeline(algorithm: str, feature_columns: Sequence[str], categories: Sequence[str],
+                   max_depth: int, max_bins: int) -> Pipeline:
+    """Label index fixed from the category names (sorted), never from data order."""
+    return Pipeline(stages=[
+        StringIndexerModel.from_labels(list(categories), inputCol="category",
+                                       outputCol="label"),
+        VectorAssembler(inputCols=list(feature_columns), outputCol="features"),
+        build_classifier(algorithm, max_depth, max_bins),
+        IndexToString(inputCol="prediction", outputCol="predicted_category",
+                      labels=list(categories)),
+    ])
+
+
+def fit_and_evaluate(pipeline: Pipeline, train: DataFrame, test: DataFrame):
+    train = train.cache()
+    train_rows, test_rows = train.count(), test.count()
+    started = time.perf_counter()
+    model = pipeline.fit(train)
+    train_seconds = time.perf_counter() - started
+    confusion = confusion_counts(model.transform(test))
+    train.unpersist()
+    overall, per_class = metrics_from_confusion(confusion)
+    return model, {
+        "train_rows": train_rows, "test_rows": test_rows,
+        "train_seconds": round(train_seconds, 3), **overall,
+        "per_class": per_class,
+        "confusion": [[actual, predicted, n] for (actual, predicted), n in sorted(
+            confusion.items())],
+    }
+
+
+def run_training(spark: SparkSession, ds: str, data_dir: str, model_version: str,
+                 algorithm: str = "decision_tree", feature_set: str = DEFAULT_FEATURE_SET,
+                 max_depth: int = 5, max_bins: int = 32, sample_fraction: float = 1.0) -> dict:
+    layout = DataLayout(data_dir)
+    staging = layout.staging(DATASET, ds)
+    packets = spark.read.parquet(f"{staging}/packets")
+    features = transform_features(packets, feature_set)
+    if sample_fraction < 1.0:
+        features = features.sample(fraction=sample_fraction, seed=SPLIT_SEED)
+    features = features.cache()
+    captures = features.select("capture_id", "category").distinct().collect()
+    categories = sorted({row.category for row in captures})
+    held_out = holdout_captures((row.capture_id, row.category) for row in captures)
+    pipeline = build_pipeline(algorithm, FEATURE_SETS[feature_set], categories,
+                              max_depth, max_bins)
+
+    random_train, random_test = features.randomSplit([0.8, 0.2], seed=SPLIT_SEED)
+    _, random_split = fit_and_evaluate(pipeline, random_train, random_test)
+    is_held_out = F.col("capture_id").isin(sorted(held_out))
+    model, holdout_split = fit_and_evaluate(pipeline, features.where(~is_held_out),
+                                            features.where(is_held_out))
+    features.unpersist()
+
+    evaluation = {
+        "dataset": DATASET, "ds": ds, "model_version": model_version,
+        "algorithm": algorithm, "feature_set": feature_set,
+        "features": list(FEATURE_SETS[feature_set]), "categories": categories,
+        "params": {"max_depth": max_depth, "max_bins": max_bins,
+                   "sample_fraction": sample_fraction, "split_seed": SPLIT_SEED,
+                   "holdout_share": HOLDOUT_SHARE},
+        "held_out_captures": sorted(held_out),
+        "splits": {"random": random_split, "holdout_capture": holdout_split},
+    }
+    # Saved beside its final place, then renamed: no half-written model is visible.
+    model_dir = f"{layout.models(DATASET)}/{model_version}"
+    staged = f"{layout.models(DATASET)}/.{model_version}.staged"
+    remove_path(spark, staged)
+    model.write().overwrite().save(f"{staged}/pipeline")
+    metadata = {k: v for k, v in evaluation.items() if k != "splits"}
+    metadata["metrics"] = {split: {k: v for k, v in result.items()
+                                   if k not in ("per_class", "confusion")}
+                           for split, result in evaluation["splits"].items()}
+    write_text(spark, f"{staged}/metadata.json", json.dumps(metadata, indent=2))
+    rename(spark, staged, model_dir)
+    write_text(spark, f"{staging}/{model_version}.evaluation.json",
+               json.dumps(evaluation, indent=2))
+    return evaluation
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ds", required=True, type=validate_ds)
+    parser.add_argument("--data-dir", required=True)
+    parser.add_argument("--model-version", required=True)
+    parser.add_argument("--algorithm", choices=ALGORITHMS, default="decision_tree")
+    parser.add_argument("--feature-set", choices=sorted(FEATURE_SETS),
+                        default=DEFAULT_FEATURE_SET)
+    parser.add_argument("--max-depth", type=int, default=5)
+    parser.add_argument("--max-bins", type=int, default=32)
+    parser.add_argument("--sample-fraction", type=float, default=1.0)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    spark = build_spark_session(f"zte-tad-train-{args.ds}")
+    try:
+        evaluation = run_training(
+            spark, args.ds, args.data_dir, args.model_version, args.algorithm,
+            args.feature_set, args.max_depth, args.max_bins, args.sample_fraction)
+    finally:
+        spark.stop()
+    for split, result in evaluation["splits"].items():
+        print(f"zte_tad {args.ds} {args.model_version} {split}: f1={result['f1']:.4f} "
+              f"accuracy={result['accuracy']:.4f} train={result['train_rows']} "
+              f"test={result['test_rows']} ({result['train_seconds']}s)", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
