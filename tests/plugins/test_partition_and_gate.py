@@ -33,7 +33,8 @@ def test_a_malformed_ds_param_is_refused(bad):
 
 def _report(rows_in, rejected, **rejections):
     return {"dataset": "students", "ds": "2026-04-01", "rows_in": rows_in,
-            "rows_clean": rows_in - rejected, "rows_rejected": rejected, "files_rejected": 0, "rejections": rejections}
+            "rows_clean": rows_in - rejected, "rows_rejected": rejected, "files_rejected": 0,
+            "rejections": rejections}
 
 
 def test_gate_passes_at_the_threshold():
