@@ -71,6 +71,13 @@ def seed_students_csv() -> Path:
 
 
 @pytest.fixture(scope="session")
+def seed_zte_tad_sample() -> Path:
+    path = SHARED_SEEDS / "zte_tad_sample"
+    require(path.exists(), f"the real ZTE_TAD sample is not at {path} (../shared is absent)")
+    return path
+
+
+@pytest.fixture(scope="session")
 def airflow_home(java) -> Path:
     """The tests' Airflow home with its metadata database migrated once."""
     from dataplatform.local_airflow import migrate_metadata_db

@@ -54,6 +54,7 @@ def promote_if_better(settings: PlatformSettings, ds: str, model_version: str) -
                 "champion": champion["model_version"] if champion else None,
                 "champion_f1": champion["f1"] if champion else None}
     if promoted:
+        pointer.parent.mkdir(parents=True, exist_ok=True)
         staged = pointer.with_name(f".{pointer.name}.staged")
         staged.write_text(json.dumps({"model_version": model_version, "f1": challenger_f1,
                                       "split": PROMOTION_SPLIT, "ds": ds,

@@ -1,0 +1,153 @@
+"""Traffic features, the held-out split, evaluation and file checks."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pyspark.ml.evaluation import MulticlassClassificationEvaluator
+
+from spark_apps.zte_tad.contract import FEATURE_COLUMNS, schema_problem
+from spark_apps.zte_tad.evaluation import confusion_counts, metrics_from_confusion
+from spark_apps.zte_tad.features import FEATURE_SETS, transform_features
+from spark_apps.zte_tad.ingest import inspect_file, transform_validate
+from spark_apps.zte_tad.train import holdout_captures
+
+SCHEMA = "capture_id STRING, category STRING, " + ", ".join(
+    f"{c} BIGINT" for c in FEATURE_COLUMNS)
+
+
+def _packet(capture, category, src, dst, sport, dport, len_raw, second=1):
+    fields = {"LEN_SRC_IP": len(".".join(map(str, src))),
+              "LEN_DEST_IP": len(".".join(map(str, dst))),
+              **{f"Source_IP{i + 1}": v for i, v in enumerate(src)},
+              **{f"Destination_IP{i + 1}": v for i, v in enumerate(dst)},
+              "TCP_SPORT": sport, "TCP_DPORT": dport, "LEN_RAW": len_raw,
+              "Send_Year": 2023, "Send_Month": 5, "Send_Day": 6, "Send_Hour": 3,
+              "Send_Minute": 11, "Send_Second": second}
+    return (capture, category, *(fields[c] for c in FEATURE_COLUMNS))
+
+
+PHONE, SERVER = (192, 168, 31, 58), (47, 111, 245, 242)
+PACKETS = [
+    # One flow: a request up, two full segments and a short one down.
+    _packet("Video/a", "Video", PHONE, SERVER, 42406, 443, 300),
+    _packet("Video/a", "Video", SERVER, PHONE, 443, 42406, 2920),
+    _packet("Video/a", "Video", SERVER, PHONE, 443, 42406, 2920),
+    _packet("Video/a", "Video", SERVER, PHONE, 443, 42406, 1060),
+    # Another flow of the same capture: another client port.
+    _packet("Video/a", "Video", PHONE, SERVER, 42410, 443, 100),
+]
+
+
+def test_flow_features_know_the_server_side(spark):
+    rows = transform_features(spark.createDataFrame(PACKETS, SCHEMA), "flow").collect()
+    first = rows[0].asDict()
+    assert [first[f"server_ip{i}"] for i in range(1, 5)] == [47.0, 111.0, 245.0, 242.0]
+    assert (first["server_port"], first["uplink"]) == (443.0, 1.0)
+    assert [r.uplink for r in rows] == [1.0, 0.0, 0.0, 0.0, 1.0]
+    big_flow = [r for r in rows if r.flow_packets == 4.0]
+    assert len(big_flow) == 4
+    # Payloads 300, 2920, 2920, 1060: mean 1800, max 2920, half full segments,
+    # a quarter uploads; sample deviation sqrt(((-1500)^2 + 1120^2 * 2 + (-740)^2) / 3).
+    assert big_flow[0].flow_mean_len == 1800.0
+    assert big_flow[0].flow_max_len == 2920.0
+    assert big_flow[0].flow_mss_share == 0.5
+    assert big_flow[0].flow_uplink_share == 0.25
+    assert big_flow[0].flow_std_len == pytest.approx(
+        ((1500 ** 2 + 2 * 1120 ** 2 + 740 ** 2) / 3) ** 0.5, rel=1e-12)
+    single = [r for r in rows if r.flow_packets == 1.0][0]
+    assert (single.flow_std_len, single.flow_mean_len) == (0.0, 100.0)
+
+
+def test_feature_sets_leave_send_columns_out_by_default(spark):
+    frame = spark.createDataFrame(PACKETS, SCHEMA)
+    assert transform_features(frame, "seed").columns == [
+        "capture_id", "category", *FEATURE_COLUMNS]
+    for name in ("packet", "flow"):
+        assert not any(c.startswith("Send_") for c in FEATURE_SETS[name]), name
+        assert transform_features(frame, name).columns[2:] == list(FEATURE_SETS[name])
+    with pytest.raises(ValueError, match="unknown feature set"):
+        transform_features(frame, "everything")
+
+
+def test_packets_out_of_range_or_null_are_rejected(spark):
+    good = _packet("C/x", "C", PHONE, SERVER, 1, 443, 10)
+    bad_port = _packet("C/x", "C", PHONE, SERVER, 70000, 443, 10)
+    null_len = (*good[:-7], None, *good[-6:])
+    reasons = [r.reject_reason for r in transform_validate(
+        spark.createDataFrame([good, bad_port, null_len], SCHEMA)).collect()]
+    assert reasons == [None, "out_of_range", "null_feature"]
+
+
+def test_holdout_keeps_every_category_in_training():
+    captures = [(f"A/{i}", "A") for i in range(10)] + [("B/0", "B"), ("B/1", "B")] + [
+        ("C/0", "C")]
+    held_out = holdout_captures(captures, share=0.2)
+    # 20% of A's ten captures; one of B's two; C has one and stays in training.
+    assert sum(c.startswith("A/") for c in held_out) == 2
+    assert sum(c.startswith("B/") for c in held_out) == 1
+    assert "C/0" not in held_out
+    assert holdout_captures(reversed(captures), share=0.2) == held_out  # order-free
+
+
+# A 3-class confusion matrix: (actual, predicted) -> count, 10 test rows.
+CONFUSION = {("a", "a"): 3, ("a", "b"): 1, ("b", "b"): 4, ("c", "a"): 1, ("c", "c"): 1}
+
+
+def test_metrics_from_a_known_confusion_matrix():
+    overall, per_class = metrics_from_confusion(CONFUSION)
+    # a: precision 3/4, recall 3/4; b: 4/5, 1; c: 1, 1/2. Supports 4, 4, 2.
+    f1 = {"a": 0.75, "b": 2 * 0.8 / 1.8, "c": 2 * 0.5 / 1.5}
+    assert per_class == [
+        {"category": "a", "precision": 0.75, "recall": 0.75, "f1": f1["a"], "support": 4},
+        {"category": "b", "precision": 0.8, "recall": 1.0, "f1": f1["b"], "support": 4},
+        {"category": "c", "precision": 1.0, "recall": 0.5, "f1": f1["c"], "support": 2},
+    ]
+    assert overall["accuracy"] == 0.8
+    assert overall["weighted_precision"] == pytest.approx((4 * 0.75 + 4 * 0.8 + 2 * 1) / 10)
+    assert overall["weighted_recall"] == pytest.approx(0.8)
+    assert overall["f1"] == pytest.approx((4 * f1["a"] + 4 * f1["b"] + 2 * f1["c"]) / 10)
+
+
+def test_metrics_equal_sparks_evaluator(spark):
+    """One confusion matrix gives what the seed's four evaluator passes gave."""
+    index = {"a": 0.0, "b": 1.0, "c": 2.0}
+    rows = [(a, p, index[a], index[p]) for (a, p), n in CONFUSION.items() for _ in range(n)]
+    predictions = spark.createDataFrame(
+        rows, "category STRING, predicted_category STRING, label DOUBLE, prediction DOUBLE")
+    counted = confusion_counts(predictions)
+    assert counted == CONFUSION
+    overall, _ = metrics_from_confusion(counted)
+    for ours, spark_metric in (("accuracy", "accuracy"),
+                               ("weighted_precision", "weightedPrecision"),
+                               ("weighted_recall", "weightedRecall"), ("f1", "f1")):
+        expected = MulticlassClassificationEvaluator(metricName=spark_metric).evaluate(
+            predictions)
+        assert overall[ours] == pytest.approx(expected, abs=1e-12), ours
+
+
+@pytest.mark.parametrize("fields, problem", [
+    ({c: "int64" for c in FEATURE_COLUMNS}, None),
+    ({**{c: "int64" for c in FEATURE_COLUMNS}, "CLASS": "int64"}, None),
+    ({c: "int64" for c in FEATURE_COLUMNS if c != "LEN_RAW"},
+     "missing feature column(s) LEN_RAW"),
+    ({**{c: "int64" for c in FEATURE_COLUMNS}, "TCP_DPORT": "string"},
+     "feature columns must be int64: TCP_DPORT is string"),
+])
+def test_schema_problem(fields, problem):
+    assert schema_problem(fields) == problem
+
+
+def test_inspect_file_reads_footers_only(tmp_path):
+    table = pa.table({c: pa.array([1, 2], pa.int64()) for c in FEATURE_COLUMNS})
+    good = tmp_path / "good.parquet"
+    pq.write_table(table, good)
+    assert inspect_file(str(good)) == (2, None)
+    truncated = tmp_path / "truncated.parquet"
+    truncated.write_bytes(good.read_bytes()[:-100])
+    rows, reason = inspect_file(str(truncated))
+    assert rows is None and reason.startswith("unreadable parquet: ")
+    missing = tmp_path / "missing.parquet"
+    pq.write_table(table.drop(["Send_Second"]), missing)
+    assert inspect_file(str(missing)) == (None, "missing feature column(s) Send_Second")
