@@ -9,7 +9,6 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
-
 from dataplatform.settings import REPO_ROOT
 
 pytestmark = pytest.mark.slow

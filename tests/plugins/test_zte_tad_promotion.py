@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from dataplatform.settings import PlatformSettings
 from dataplatform.zte_tad import (
     decide_promotion,
