@@ -1,6 +1,6 @@
 # The front door. `make run` and `make test` set everything up themselves.
 # Variables: DS (partition date, default yesterday), DAG (one DAG, default all),
-# PLATFORM_DATA_DIR (default data/), ROWS/OUT/DIRTY for `make students-data`.
+# PLATFORM_DATA_DIR (default data/), ROWS/OUT/DIRTY for the data generators.
 
 SHELL := /bin/bash
 VENV := .venv
@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.9.30
 SETUP_STAMP := $(VENV)/.installed
 
-.PHONY: setup run airflow test test-fast lint students-data sample-data clean
+.PHONY: setup run airflow test test-fast lint students-data traffic-data sample-data clean
 
 $(SETUP_STAMP): requirements.lock pyproject.toml
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
@@ -43,10 +43,18 @@ students-data: setup
 	$(PY) -m dataplatform.generators.students --rows $(or $(ROWS),400) \
 		--out $(or $(OUT),data/students.csv) --dirty-fraction $(or $(DIRTY),0)
 
-## Regenerate the committed sample used by `make run`.
+## Generate ZTE_TAD capture files: make traffic-data ROWS=10000000 OUT=/tmp/zte_tad
+traffic-data: setup
+	$(PY) -m dataplatform.generators.zte_tad --rows $(or $(ROWS),20000) \
+		--out $(or $(OUT),data/zte_tad)
+
+## Regenerate the committed samples used by `make run`.
 sample-data: setup
 	$(PY) -m dataplatform.generators.students --rows 400 --dirty-fraction 0.05 --seed 2024 \
 		--out data/samples/students/students_sample.csv
+	rm -rf data/samples/zte_tad
+	$(PY) -m dataplatform.generators.zte_tad --rows 30000 --median-capture-rows 400 \
+		--out data/samples/zte_tad
 
 clean:
 	rm -rf .airflow data/landing data/staging data/quarantine data/warehouse data/warehouse.db \
