@@ -34,8 +34,9 @@ from datetime import timedelta
 # installed that import takes ~2 s, the parse itself ~50 ms.
 import airflow.providers.apache.spark.operators.spark_submit  # noqa: F401
 import pendulum
-from airflow.sdk import Param, dag, task
+from airflow.sdk import dag, task
 from dataplatform.assets import STUDENT_ASSETS
+from dataplatform.pipeline_tasks import partition_params, quality_gate_task, resolve_partition
 from dataplatform.settings import PlatformSettings
 from dataplatform.spark_jobs import SparkJob, spark_job_task
 
@@ -50,33 +51,10 @@ SETTINGS = PlatformSettings.from_env()
     tags=["students", "spark", "nightly"],
     default_args={"owner": "data-platform", "retries": SETTINGS.task_retries,
                   "retry_delay": timedelta(minutes=5)},
-    params={
-        "ds": Param(None, type=["null", "string"], pattern=r"^\d{4}-\d{2}-\d{2}$",
-                    description="Partition date to process (YYYY-MM-DD); empty: the run's date"),
-        "max_reject_share": Param(SETTINGS.max_reject_share, type="number", minimum=0,
-                                  maximum=1, description="Largest share of rejected rows "
-                                  "that still publishes"),
-    },
+    params=partition_params(SETTINGS),
     doc_md=__doc__,
 )
 def students_nightly():
-    @task
-    def resolve_partition(**context) -> str:
-        from dataplatform.partition import partition_date_from_context
-
-        return partition_date_from_context(context)
-
-    @task
-    def quality_gate(partition_ds: str, params=None) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
-        from dataplatform.quality import QualityGateError, quality_gate
-
-        try:
-            return quality_gate(SETTINGS, "students", partition_ds,
-                                float(params["max_reject_share"]))
-        except QualityGateError as error:
-            raise AirflowFailException(str(error)) from None  # retrying cannot help
-
     @task(outlets=STUDENT_ASSETS)
     def publish(partition_ds: str) -> dict:
         from dataplatform.students import publish_students
@@ -87,7 +65,8 @@ def students_nightly():
     job_args = ["--ds", partition_ds, "--data-dir", str(SETTINGS.data_dir)]
     clean = spark_job_task(SparkJob("clean_students", "students/clean.py", job_args))
     statistics = spark_job_task(SparkJob("compute_statistics", "students/statistics.py", job_args))
-    clean >> quality_gate(partition_ds) >> statistics >> publish(partition_ds)
+    gate = quality_gate_task(SETTINGS, "students")(partition_ds)
+    clean >> gate >> statistics >> publish(partition_ds)
 
 
 students_nightly()

@@ -45,6 +45,7 @@ import airflow.providers.apache.spark.operators.spark_submit  # noqa: F401
 import pendulum
 from airflow.sdk import Param, dag, task
 from dataplatform.assets import TRAFFIC_ASSETS
+from dataplatform.pipeline_tasks import partition_params, quality_gate_task, resolve_partition
 from dataplatform.settings import PlatformSettings
 from dataplatform.spark_jobs import SparkJob, spark_job_task
 
@@ -60,8 +61,7 @@ SETTINGS = PlatformSettings.from_env()
     default_args={"owner": "data-platform", "retries": SETTINGS.task_retries,
                   "retry_delay": timedelta(minutes=5)},
     params={
-        "ds": Param(None, type=["null", "string"], pattern=r"^\d{4}-\d{2}-\d{2}$",
-                    description="Partition date to process (YYYY-MM-DD); empty: the run's date"),
+        **partition_params(SETTINGS),
         "algorithm": Param("decision_tree", enum=["decision_tree", "random_forest", "gbt"]),
         "feature_set": Param("flow", enum=["flow", "packet", "seed"],
                              description="flow: the default; seed: all 19 columns, leaky"),
@@ -69,29 +69,10 @@ SETTINGS = PlatformSettings.from_env()
         "max_bins": Param(32, type="integer", minimum=2, maximum=1024),
         "sample_fraction": Param(1.0, type="number", exclusiveMinimum=0, maximum=1),
         "executors": Param(1, type="integer", minimum=1, maximum=64),
-        "max_reject_share": Param(SETTINGS.max_reject_share, type="number", minimum=0,
-                                  maximum=1),
     },
     doc_md=__doc__,
 )
 def zte_tad_training():
-    @task
-    def resolve_partition(**context) -> str:
-        from dataplatform.partition import partition_date_from_context
-
-        return partition_date_from_context(context)
-
-    @task
-    def quality_gate(partition_ds: str, params=None) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
-        from dataplatform.quality import QualityGateError, quality_gate
-
-        try:
-            return quality_gate(SETTINGS, "zte_tad", partition_ds,
-                                float(params["max_reject_share"]))
-        except QualityGateError as error:
-            raise AirflowFailException(str(error)) from None
-
     @task
     def plan_model_version(partition_ds: str, params=None) -> str:
         from dataplatform.zte_tad import model_version_for
@@ -122,7 +103,7 @@ def zte_tad_training():
          "--sample-fraction", "{{ params.sample_fraction }}"],
         conf={"spark.executor.instances": "{{ params.executors }}"},
     ))
-    ingest >> quality_gate(partition_ds) >> model_version >> train
+    ingest >> quality_gate_task(SETTINGS, "zte_tad")(partition_ds) >> model_version >> train
     decision = promote_model(partition_ds, model_version)
     train >> decision
     publish(partition_ds, model_version, decision)

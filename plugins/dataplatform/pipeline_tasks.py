@@ -1,0 +1,46 @@
+"""Tasks and params every platform DAG shares: the partition date and the gate.
+
+Imported by DAG files at parse time: task bodies import what they need.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Param, task
+
+from dataplatform.settings import PlatformSettings
+
+
+def partition_params(settings: PlatformSettings) -> dict[str, Param]:
+    return {
+        "ds": Param(None, type=["null", "string"], pattern=r"^\d{4}-\d{2}-\d{2}$",
+                    description="Partition date to process (YYYY-MM-DD); empty: the run's date"),
+        "max_reject_share": Param(settings.max_reject_share, type="number", minimum=0,
+                                  maximum=1, description="Largest share of rejected rows "
+                                  "that still publishes"),
+    }
+
+
+@task
+def resolve_partition(**context) -> str:
+    """The run's ``ds``: the ds param, else the logical date, else run_after."""
+    from dataplatform.partition import partition_date_from_context
+
+    return partition_date_from_context(context)
+
+
+def quality_gate_task(settings: PlatformSettings, dataset: str):
+    """A task failing the run, without retries, when the date's input is too broken."""
+
+    @task(task_id="quality_gate")
+    def quality_gate(partition_ds: str, params=None) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from dataplatform.quality import QualityGateError, quality_gate
+
+        try:
+            return quality_gate(settings, dataset, partition_ds,
+                                float(params["max_reject_share"]))
+        except QualityGateError as error:
+            raise AirflowFailException(str(error)) from None  # retrying cannot help
+
+    return quality_gate
