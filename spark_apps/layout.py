@@ -38,10 +38,8 @@ class DataLayout:
         return f"{self.root}/staging/{dataset}/ds={validate_ds(ds)}"
 
     def warehouse_table(self, table: str) -> str:
+        """A table's root; its partitions are ``ds=...`` folders (see publish)."""
         return f"{self.root}/warehouse/{table}"
-
-    def warehouse_partition(self, table: str, ds: str) -> str:
-        return f"{self.warehouse_table(table)}/ds={validate_ds(ds)}"
 
     def models(self, dataset: str) -> str:
         return f"{self.root}/models/{dataset}"

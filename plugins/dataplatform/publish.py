@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 import sqlalchemy as sa
 
 from dataplatform.tables import TABLES, PublishedTable
+from spark_apps.layout import DataLayout
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ def publish_slice(data_dir: Path, warehouse_url: str, keys: Mapping[str, str],
         if absent:
             raise ContractError(f"{definition.name}: no value for partition key(s) {absent}")
     conformed = {name: conform(definitions[name], rows) for name, rows in tables.items()}
+    layout = DataLayout(str(data_dir))
 
     staged: dict[Path, Path] = {}
     engine = serving_engine(warehouse_url)
@@ -122,7 +124,7 @@ def publish_slice(data_dir: Path, warehouse_url: str, keys: Mapping[str, str],
     metadata.create_all(engine, checkfirst=True)
     try:
         for name, rows in conformed.items():
-            target = partition_path(data_dir / "warehouse" / name, definitions[name], keys)
+            target = partition_path(Path(layout.warehouse_table(name)), definitions[name], keys)
             target.parent.mkdir(parents=True, exist_ok=True)
             staged[target] = _stage_partition(target, rows)
         with engine.begin() as connection:

@@ -7,6 +7,7 @@ with ``rows_in = rows_clean + rows_rejected`` and rows per reason.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 from dataplatform.settings import PlatformSettings
@@ -48,8 +49,6 @@ def check_quality_gate(report: dict, max_reject_share: float, quarantine: str) -
 
 def quality_gate(settings: PlatformSettings, dataset: str, ds: str,
                  max_reject_share: float) -> dict:
-    import logging
-
     report = read_quality_report(settings, dataset, ds)
     logging.getLogger(__name__).info(check_quality_gate(
         report, max_reject_share, settings.layout.quarantine(dataset, ds)))

@@ -120,14 +120,16 @@ def run_ingest(spark: SparkSession, ds: str, data_dir: str) -> dict:
     labelled = transform_label(extract_packets(spark, [c[0] for c in captures]), capture_table)
     validated = transform_validate(labelled).cache()
 
-    per_capture = {row.capture_id: row["count"]
-                   for row in validated.groupBy("capture_id").count().collect()}
+    # One pass gives both the footer check (rows per capture) and the reasons.
+    per_capture: dict[str, int] = {}
+    reason_counts: dict[str | None, int] = {}
+    for row in validated.groupBy("capture_id", "reject_reason").count().collect():
+        per_capture[row.capture_id] = per_capture.get(row.capture_id, 0) + row["count"]
+        reason_counts[row.reject_reason] = reason_counts.get(row.reject_reason, 0) + row["count"]
     short = [(cid, rows, per_capture.get(cid, 0)) for _, _, cid, _, rows in captures
              if per_capture.get(cid, 0) != rows]
     if short:
         raise LandingError(f"rows read differ from the footers' counts: {short[:5]}")
-    reason_counts = {row.reject_reason: row["count"]
-                     for row in validated.groupBy("reject_reason").count().collect()}
     report = quality_report(ds, files_in, rejected_files, reason_counts)
 
     validated.where(F.col("reject_reason").isNull()).drop("reject_reason").write.mode(
