@@ -36,9 +36,10 @@ import airflow.providers.apache.spark.operators.spark_submit  # noqa: F401
 import pendulum
 from airflow.sdk import dag, task
 from dataplatform.assets import STUDENT_ASSETS
+from dataplatform.job_specs import clean_students_job, student_statistics_job
 from dataplatform.pipeline_tasks import partition_params, quality_gate_task, resolve_partition
 from dataplatform.settings import PlatformSettings
-from dataplatform.spark_jobs import SparkJob, spark_job_task
+from dataplatform.spark_jobs import spark_job_task
 
 SETTINGS = PlatformSettings.from_env()
 
@@ -62,9 +63,8 @@ def students_nightly():
         return publish_students(SETTINGS, partition_ds)
 
     partition_ds = resolve_partition()
-    job_args = ["--ds", partition_ds, "--data-dir", str(SETTINGS.data_dir)]
-    clean = spark_job_task(SparkJob("clean_students", "students/clean.py", job_args))
-    statistics = spark_job_task(SparkJob("compute_statistics", "students/statistics.py", job_args))
+    clean = spark_job_task(clean_students_job(partition_ds, SETTINGS.data_dir), SETTINGS)
+    statistics = spark_job_task(student_statistics_job(partition_ds, SETTINGS.data_dir), SETTINGS)
     gate = quality_gate_task(SETTINGS, "students")(partition_ds)
     clean >> gate >> statistics >> publish(partition_ds)
 

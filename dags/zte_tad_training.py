@@ -32,7 +32,8 @@ selectable for comparison.
 
 Params (manual runs): `algorithm` (`decision_tree` as the seed, `random_forest`,
 `gbt`), `max_depth`, `max_bins`, `feature_set`, `sample_fraction`, and
-`executors` (`spark.executor.instances`; no effect on the local runner).
+`executors` (executors of one core each; no effect on the `local` runner, which
+is one JVM).
 """
 
 from __future__ import annotations
@@ -45,9 +46,10 @@ import airflow.providers.apache.spark.operators.spark_submit  # noqa: F401
 import pendulum
 from airflow.sdk import Param, dag, task
 from dataplatform.assets import TRAFFIC_ASSETS
+from dataplatform.job_specs import ingest_traffic_job, train_traffic_job
 from dataplatform.pipeline_tasks import partition_params, quality_gate_task, resolve_partition
 from dataplatform.settings import PlatformSettings
-from dataplatform.spark_jobs import SparkJob, spark_job_task
+from dataplatform.spark_jobs import spark_job_task
 
 SETTINGS = PlatformSettings.from_env()
 
@@ -92,17 +94,10 @@ def zte_tad_training():
         return publish_traffic(SETTINGS, partition_ds, model_version, decision["promoted"])
 
     partition_ds = resolve_partition()
-    data_args = ["--ds", partition_ds, "--data-dir", str(SETTINGS.data_dir)]
-    ingest = spark_job_task(SparkJob("ingest_traffic", "zte_tad/ingest.py", data_args))
+    ingest = spark_job_task(ingest_traffic_job(partition_ds, SETTINGS.data_dir), SETTINGS)
     model_version = plan_model_version(partition_ds)
-    train = spark_job_task(SparkJob(
-        "train_traffic", "zte_tad/train.py",
-        [*data_args, "--model-version", model_version,
-         "--algorithm", "{{ params.algorithm }}", "--feature-set", "{{ params.feature_set }}",
-         "--max-depth", "{{ params.max_depth }}", "--max-bins", "{{ params.max_bins }}",
-         "--sample-fraction", "{{ params.sample_fraction }}"],
-        conf={"spark.executor.instances": "{{ params.executors }}"},
-    ))
+    train = spark_job_task(
+        train_traffic_job(partition_ds, SETTINGS.data_dir, model_version), SETTINGS)
     ingest >> quality_gate_task(SETTINGS, "zte_tad")(partition_ds) >> model_version >> train
     decision = promote_model(partition_ds, model_version)
     train >> decision

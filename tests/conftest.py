@@ -6,6 +6,7 @@ the embedded defaults is set here, at import time, before any test imports it.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -19,6 +20,9 @@ from dataplatform.settings import REPO_ROOT
 
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="airflow-home-"))
 os.environ.update(local_airflow_env(AIRFLOW_HOME))
+# A YARN connection to render the `yarn` runner's command against (never run).
+os.environ["AIRFLOW_CONN_SPARK_YARN"] = json.dumps(
+    {"conn_type": "spark", "host": "yarn", "extra": {"deploy-mode": "client"}})
 # Tests must never write into the repo's own data folder.
 os.environ["PLATFORM_DATA_DIR"] = tempfile.mkdtemp(prefix="platform-data-")
 

@@ -9,6 +9,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPARK_APPS_DIR = REPO_ROOT / "spark_apps"
 DEFAULT_MAX_REJECT_SHARE = 0.2
+SPARK_RUNNERS = ("local", "standalone", "yarn", "k8s_pod", "spark_operator", "docker")
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,15 @@ class PlatformSettings:
     max_reject_share: float
     spark_runner: str
     task_retries: int
+    # Container runners (k8s_pod, spark_operator, docker): the platform image
+    # and where it runs. The data directory is mounted at the same path there.
+    image: str = "data-platform:0.1.0"
+    k8s_namespace: str = "data-platform"
+    k8s_master: str = "k8s://https://kubernetes.default.svc"
+    docker_spark_master: str = "local[*]"
+    docker_network: str | None = None
+    # Tasks the zte_tad_scaling DAG lays out: 1..N executors.
+    scaling_max_executors: int = 4
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> PlatformSettings:
@@ -26,13 +36,27 @@ class PlatformSettings:
         share = float(env.get("PLATFORM_MAX_REJECT_SHARE") or DEFAULT_MAX_REJECT_SHARE)
         if not 0.0 <= share <= 1.0:
             raise ValueError(f"PLATFORM_MAX_REJECT_SHARE must be within 0..1, got {share}")
+        # An Airflow Variable supplied the way that needs no database at parse
+        # time: AIRFLOW_VAR_* (or a secrets backend exporting it).
+        runner = (env.get("PLATFORM_SPARK_RUNNER")
+                  or env.get("AIRFLOW_VAR_PLATFORM_SPARK_RUNNER") or "local")
+        if runner not in SPARK_RUNNERS:
+            raise ValueError(f"PLATFORM_SPARK_RUNNER={runner!r} is not one of "
+                             f"{', '.join(SPARK_RUNNERS)}")
         return cls(
             data_dir=data_dir,
             warehouse_url=env.get("PLATFORM_WAREHOUSE_URL") or f"sqlite:///{data_dir}/warehouse.db",
             max_reject_share=share,
-            spark_runner=env.get("PLATFORM_SPARK_RUNNER") or "local",
+            spark_runner=runner,
             # Nightly runs retry a flaky cluster; one-shot local runs fail fast.
             task_retries=int(env.get("PLATFORM_TASK_RETRIES") or 2),
+            image=env.get("PLATFORM_IMAGE") or cls.image,
+            k8s_namespace=env.get("PLATFORM_K8S_NAMESPACE") or cls.k8s_namespace,
+            k8s_master=env.get("PLATFORM_K8S_MASTER") or cls.k8s_master,
+            docker_spark_master=env.get("PLATFORM_DOCKER_SPARK_MASTER") or cls.docker_spark_master,
+            docker_network=env.get("PLATFORM_DOCKER_NETWORK") or None,
+            scaling_max_executors=int(env.get("PLATFORM_SCALING_MAX_EXECUTORS")
+                                      or cls.scaling_max_executors),
         )
 
     @property

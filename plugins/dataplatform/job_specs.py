@@ -1,0 +1,64 @@
+"""The platform's Spark jobs, one definition each.
+
+DAGs wire these into tasks; ``dataplatform.k8s_manifests`` renders the same
+definitions as SparkApplication templates for ``kubectl``. Arguments may be
+plain values, Jinja templates or XComArgs.
+"""
+
+from __future__ import annotations
+
+from dataplatform.spark_jobs import SparkJob
+
+TRAIN_PARAM_TEMPLATES = {
+    "algorithm": "{{ params.algorithm }}",
+    "feature_set": "{{ params.feature_set }}",
+    "max_depth": "{{ params.max_depth }}",
+    "max_bins": "{{ params.max_bins }}",
+    "sample_fraction": "{{ params.sample_fraction }}",
+}
+
+
+def _data_args(ds, data_dir) -> list:
+    return ["--ds", ds, "--data-dir", str(data_dir)]
+
+
+def clean_students_job(ds, data_dir) -> SparkJob:
+    return SparkJob("clean_students", "students/clean.py", _data_args(ds, data_dir))
+
+
+def student_statistics_job(ds, data_dir) -> SparkJob:
+    return SparkJob("compute_statistics", "students/statistics.py", _data_args(ds, data_dir))
+
+
+def ingest_traffic_job(ds, data_dir) -> SparkJob:
+    return SparkJob("ingest_traffic", "zte_tad/ingest.py", _data_args(ds, data_dir))
+
+
+def train_traffic_job(ds, data_dir, model_version, *, task_id: str = "train_traffic",
+                      executors="{{ params.executors }}", **params) -> SparkJob:
+    """Training with the DAG's params unless given; ``params`` as in TRAIN_PARAM_TEMPLATES."""
+    unknown = set(params) - set(TRAIN_PARAM_TEMPLATES)
+    if unknown:
+        raise TypeError(f"unknown training params: {sorted(unknown)}")
+    chosen = {**TRAIN_PARAM_TEMPLATES, **params}
+    arguments = [*_data_args(ds, data_dir), "--model-version", model_version]
+    for name, value in chosen.items():
+        arguments += ["--" + name.replace("_", "-"), value]
+    return SparkJob(task_id, "zte_tad/train.py", arguments, executors=executors)
+
+
+def scaling_model_version(executors: int) -> str:
+    return f"scaling-{executors}x"
+
+
+def scaling_train_job(ds, data_dir, executors: int) -> SparkJob:
+    """Training with ``executors`` executors of one core, evaluated, not saved."""
+    job = train_traffic_job(ds, data_dir, scaling_model_version(executors),
+                            task_id=f"train_with_{executors}_executors", executors=executors)
+    return SparkJob(job.task_id, job.application, [*job.arguments, "--no-save-model"],
+                    executors=executors, conf={
+                        # Start only once every executor asked for has registered,
+                        # or the timing would be of fewer executors than reported.
+                        "spark.scheduler.minRegisteredResourcesRatio": "1.0",
+                        "spark.scheduler.maxRegisteredResourcesWaitingTime": "120s",
+                    })
