@@ -8,7 +8,8 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.9.30
 SETUP_STAMP := $(VENV)/.installed
 
-.PHONY: setup run airflow test test-fast lint students-data traffic-data sample-data clean
+.PHONY: setup run airflow spark-up spark-down k8s-manifests test test-fast lint students-data \
+	traffic-data sample-data clean
 
 $(SETUP_STAMP): requirements.lock pyproject.toml
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
@@ -26,6 +27,18 @@ run: setup
 ## The Airflow UI with the platform's DAGs (airflow standalone).
 airflow: setup
 	$(PY) -m dataplatform.local_airflow standalone
+
+## A Spark standalone master and worker on 127.0.0.1 (pids in .spark-standalone/).
+## Then: PLATFORM_SPARK_RUNNER=standalone make run
+spark-up: setup
+	$(PY) -m dataplatform.local_spark start $(if $(CORES),--cores $(CORES)) $(if $(MEMORY),--memory $(MEMORY))
+
+spark-down: setup
+	$(PY) -m dataplatform.local_spark stop
+
+## Regenerate infra/k8s/spark-applications.yaml from the job definitions.
+k8s-manifests: setup
+	$(PY) -m dataplatform.k8s_manifests
 
 ## Every test; end-to-end runs are marked slow.
 test: setup
@@ -57,5 +70,5 @@ sample-data: setup
 		--out data/samples/zte_tad
 
 clean:
-	rm -rf .airflow data/landing data/staging data/quarantine data/warehouse data/warehouse.db \
+	rm -rf .airflow .spark-standalone data/landing data/staging data/quarantine data/warehouse data/warehouse.db \
 		tests/artifacts

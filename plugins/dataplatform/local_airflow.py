@@ -21,6 +21,9 @@ DEFAULT_AIRFLOW_HOME = REPO_ROOT / ".airflow"
 MIN_JAVA = 17
 SPARK_LOCAL_CONNECTION = {"conn_type": "spark", "host": "local[*]",
                           "extra": {"deploy-mode": "client"}}
+# The cluster `make spark-up` starts (dataplatform.local_spark).
+SPARK_STANDALONE_CONNECTION = {"conn_type": "spark", "host": "spark://127.0.0.1", "port": 7077,
+                               "extra": {"deploy-mode": "client"}}
 
 
 class JavaNotFound(RuntimeError):
@@ -68,6 +71,7 @@ def local_airflow_env(airflow_home: Path = DEFAULT_AIRFLOW_HOME,
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home}/airflow.db",
     })
     env.setdefault("AIRFLOW_CONN_SPARK_LOCAL", json.dumps(SPARK_LOCAL_CONNECTION))
+    env.setdefault("AIRFLOW_CONN_SPARK_STANDALONE", json.dumps(SPARK_STANDALONE_CONNECTION))
     # `airflow dags test` waits out retry_delay before a retry: a one-shot run
     # should report its failure at once.
     env.setdefault("PLATFORM_TASK_RETRIES", "0")
