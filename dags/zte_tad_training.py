@@ -46,7 +46,7 @@ import airflow.providers.apache.spark.operators.spark_submit  # noqa: F401
 import pendulum
 from airflow.sdk import Param, dag, task
 from dataplatform.assets import TRAFFIC_ASSETS
-from dataplatform.job_specs import ingest_traffic_job, train_traffic_job
+from dataplatform.job_specs import DEFAULT_TRAINING, ingest_traffic_job, train_traffic_job
 from dataplatform.pipeline_tasks import partition_params, quality_gate_task, resolve_partition
 from dataplatform.settings import PlatformSettings
 from dataplatform.spark_jobs import spark_job_task
@@ -64,12 +64,16 @@ SETTINGS = PlatformSettings.from_env()
                   "retry_delay": timedelta(minutes=5)},
     params={
         **partition_params(SETTINGS),
-        "algorithm": Param("decision_tree", enum=["decision_tree", "random_forest", "gbt"]),
-        "feature_set": Param("flow", enum=["flow", "packet", "seed"],
+        "algorithm": Param(DEFAULT_TRAINING["algorithm"],
+                           enum=["decision_tree", "random_forest", "gbt"]),
+        "feature_set": Param(DEFAULT_TRAINING["feature_set"], enum=["flow", "packet", "seed"],
                              description="flow: the default; seed: all 19 columns, leaky"),
-        "max_depth": Param(5, type="integer", minimum=1, maximum=30),
-        "max_bins": Param(32, type="integer", minimum=2, maximum=1024),
-        "sample_fraction": Param(1.0, type="number", exclusiveMinimum=0, maximum=1),
+        "max_depth": Param(DEFAULT_TRAINING["max_depth"], type="integer", minimum=1,
+                           maximum=30),
+        "max_bins": Param(DEFAULT_TRAINING["max_bins"], type="integer", minimum=2,
+                          maximum=1024),
+        "sample_fraction": Param(DEFAULT_TRAINING["sample_fraction"], type="number",
+                                 exclusiveMinimum=0, maximum=1),
         "executors": Param(1, type="integer", minimum=1, maximum=64),
     },
     doc_md=__doc__,

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataplatform.spark_jobs import SparkJob
 
+# The default model: the seed's decision tree on the honest `flow` features.
+DEFAULT_TRAINING = {"algorithm": "decision_tree", "feature_set": "flow", "max_depth": 5,
+                    "max_bins": 32, "sample_fraction": 1.0}
 TRAIN_PARAM_TEMPLATES = {
     "algorithm": "{{ params.algorithm }}",
     "feature_set": "{{ params.feature_set }}",
@@ -43,7 +46,7 @@ def train_traffic_job(ds, data_dir, model_version, *, task_id: str = "train_traf
     chosen = {**TRAIN_PARAM_TEMPLATES, **params}
     arguments = [*_data_args(ds, data_dir), "--model-version", model_version]
     for name, value in chosen.items():
-        arguments += ["--" + name.replace("_", "-"), value]
+        arguments += ["--" + name.replace("_", "-"), str(value)]
     return SparkJob(task_id, "zte_tad/train.py", arguments, executors=executors)
 
 
@@ -52,9 +55,10 @@ def scaling_model_version(executors: int) -> str:
 
 
 def scaling_train_job(ds, data_dir, executors: int) -> SparkJob:
-    """Training with ``executors`` executors of one core, evaluated, not saved."""
+    """The default model with ``executors`` executors of one core, evaluated, not saved."""
     job = train_traffic_job(ds, data_dir, scaling_model_version(executors),
-                            task_id=f"train_with_{executors}_executors", executors=executors)
+                            task_id=f"train_with_{executors}_executors", executors=executors,
+                            **DEFAULT_TRAINING)
     return SparkJob(job.task_id, job.application, [*job.arguments, "--no-save-model"],
                     executors=executors, conf={
                         # Start only once every executor asked for has registered,

@@ -82,6 +82,10 @@ TABLES = {table.name: table for table in (
         ("ds", "date"), ("model_version", "text"), ("split", "text"), ("actual", "text"),
         ("predicted", "text"), ("count", "int")),
         partition_keys=("ds", "model_version")),
+    PublishedTable("traffic_executor_scaling", (
+        ("ds", "date"), ("executors", "int"), ("train_seconds", "float"),
+        ("total_seconds", "float"), ("f1", "float")),
+        partition_keys=("ds",)),
     PublishedTable("data_quality", (
         ("ds", "date"), ("dataset", "text"), ("rows_in", "int"), ("rows_clean", "int"),
         ("rows_rejected", "int"), ("files_in", "int"), ("files_rejected", "int")),

@@ -95,3 +95,44 @@ def publish_traffic(settings: PlatformSettings, ds: str, model_version: str,
     return publish_slice(settings.data_dir, settings.warehouse_url,
                          {"ds": ds, "dataset": DATASET, "model_version": model_version},
                          tables)
+
+
+# Runners where an executor count means something: local mode is one JVM,
+# and the docker runner's default master is local mode inside the container.
+SCALING_RUNNERS = ("standalone", "yarn", "k8s_pod", "spark_operator")
+
+
+def check_scaling_runner(settings: PlatformSettings) -> None:
+    if settings.spark_runner not in SCALING_RUNNERS:
+        raise ValueError(
+            f"zte_tad_scaling needs a cluster runner ({', '.join(SCALING_RUNNERS)}); "
+            f"PLATFORM_SPARK_RUNNER={settings.spark_runner} runs every job in one JVM, "
+            f"where an executor count means nothing. Locally: `make spark-up` and "
+            f"PLATFORM_SPARK_RUNNER=standalone.")
+
+
+def scaling_row(evaluation: dict, requested: int) -> dict:
+    """One line of the scaling table; refuses a run that got fewer executors than asked."""
+    if evaluation["executors"] != requested:
+        raise ValueError(f"{evaluation['model_version']}: asked for {requested} executors, "
+                         f"{evaluation['executors']} registered; its timing would be "
+                         f"mislabelled")
+    held_out = evaluation["splits"][PROMOTION_SPLIT]
+    return {"executors": requested, "train_seconds": held_out["train_seconds"],
+            "total_seconds": evaluation["job_seconds"], "f1": held_out["f1"]}
+
+
+def publish_scaling(settings: PlatformSettings, ds: str, executor_counts: list[int]) -> dict:
+    """Replace the date's ``traffic_executor_scaling`` rows with these runs."""
+    import pyarrow as pa
+
+    from dataplatform.job_specs import scaling_model_version
+    from dataplatform.publish import publish_slice
+
+    rows = [scaling_row(read_evaluation(settings, ds, scaling_model_version(n)), n)
+            for n in executor_counts]
+    for row in rows:
+        log.info("zte_tad %s: %d executor(s): train %.2fs, total %.2fs, held-out f1 %.4f",
+                 ds, row["executors"], row["train_seconds"], row["total_seconds"], row["f1"])
+    return publish_slice(settings.data_dir, settings.warehouse_url, {"ds": ds},
+                         {"traffic_executor_scaling": pa.Table.from_pylist(rows)})

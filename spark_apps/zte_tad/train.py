@@ -113,9 +113,16 @@ def fit_and_evaluate(pipeline: Pipeline, train: DataFrame, test: DataFrame):
     }
 
 
+def registered_executors(spark: SparkSession) -> int:
+    """Executors serving this application now (0 in local mode: the driver does the work)."""
+    block_managers = spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size()
+    return 0 if spark.sparkContext.master.startswith("local") else block_managers - 1
+
+
 def run_training(spark: SparkSession, ds: str, data_dir: str, model_version: str,
                  algorithm: str = "decision_tree", feature_set: str = DEFAULT_FEATURE_SET,
-                 max_depth: int = 5, max_bins: int = 32, sample_fraction: float = 1.0) -> dict:
+                 max_depth: int = 5, max_bins: int = 32, sample_fraction: float = 1.0,
+                 save_model: bool = True, submitted_at: float | None = None) -> dict:
     layout = DataLayout(data_dir)
     staging = layout.staging(DATASET, ds)
     packets = spark.read.parquet(f"{staging}/packets")
@@ -144,8 +151,22 @@ def run_training(spark: SparkSession, ds: str, data_dir: str, model_version: str
                    "sample_fraction": sample_fraction, "split_seed": SPLIT_SEED,
                    "holdout_share": HOLDOUT_SHARE},
         "held_out_captures": sorted(held_out),
+        "executors": registered_executors(spark),
+        # Wall time from spark-submit to a trained, evaluated model: JVM and
+        # executor start-up included, as a user waiting for it sees it.
+        "job_seconds": round(time.time() - submitted_at, 3) if submitted_at else None,
         "splits": {"random": random_split, "holdout_capture": holdout_split},
     }
+    if save_model:
+        save_versioned_model(spark, layout, model, evaluation)
+    write_text(spark, f"{staging}/{model_version}.evaluation.json",
+               json.dumps(evaluation, indent=2))
+    return evaluation
+
+
+def save_versioned_model(spark: SparkSession, layout: DataLayout, model,
+                         evaluation: dict) -> None:
+    model_version = evaluation["model_version"]
     # Saved beside its final place, then renamed: no half-written model is visible.
     model_dir = f"{layout.models(DATASET)}/{model_version}"
     staged = f"{layout.models(DATASET)}/.{model_version}.staged"
@@ -157,9 +178,6 @@ def run_training(spark: SparkSession, ds: str, data_dir: str, model_version: str
                            for split, result in evaluation["splits"].items()}
     write_text(spark, f"{staged}/metadata.json", json.dumps(metadata, indent=2))
     rename(spark, staged, model_dir)
-    write_text(spark, f"{staging}/{model_version}.evaluation.json",
-               json.dumps(evaluation, indent=2))
-    return evaluation
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -173,16 +191,31 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-depth", type=int, default=5)
     parser.add_argument("--max-bins", type=int, default=32)
     parser.add_argument("--sample-fraction", type=float, default=1.0)
+    parser.add_argument("--no-save-model", dest="save_model", action="store_false",
+                        help="evaluate only (the scaling runs): no model under models/")
     return parser.parse_args(argv)
 
 
+def submission_time() -> float | None:
+    """When spark-submit started: the driver's parent is the SparkSubmit JVM."""
+    try:
+        import psutil
+    except ImportError:
+        return None
+    me = psutil.Process()
+    parent = me.parent()
+    return (parent if parent and parent.name() == "java" else me).create_time()
+
+
 def main(argv: Sequence[str] | None = None) -> None:
+    submitted_at = submission_time()
     args = parse_args(argv)
     spark = build_spark_session(f"zte-tad-train-{args.ds}")
     try:
         evaluation = run_training(
             spark, args.ds, args.data_dir, args.model_version, args.algorithm,
-            args.feature_set, args.max_depth, args.max_bins, args.sample_fraction)
+            args.feature_set, args.max_depth, args.max_bins, args.sample_fraction,
+            args.save_model, submitted_at)
     finally:
         spark.stop()
     for split, result in evaluation["splits"].items():

@@ -10,7 +10,8 @@ import pytest
 from dataplatform.settings import REPO_ROOT
 
 DAGS_FOLDER = REPO_ROOT / "dags"
-PLATFORM_DAGS = {"students_nightly", "zte_tad_training"}
+NIGHTLY_DAGS = {"students_nightly", "zte_tad_training"}
+PLATFORM_DAGS = NIGHTLY_DAGS | {"zte_tad_scaling"}  # the last one is run by hand
 
 # Parse the folder in a fresh interpreter as the dag-processor does: it first
 # imports the airflow.* modules each DAG file names (parsing_pre_import_modules),
@@ -61,7 +62,8 @@ def test_dag_states_owner_tags_retries_and_docs(dagbag, dag_id):
     assert dag.doc_md and dag.doc_md.strip().startswith("###")
     assert "retries" in dag.default_args and "owner" in dag.default_args
     assert dag.catchup is False
-    assert dag.start_date is not None and dag.schedule is not None
+    assert dag.start_date is not None
+    assert (dag.schedule == "@daily") == (dag_id in NIGHTLY_DAGS)
     for task in dag.tasks:
         assert task.owner == "data-platform", task.task_id
 
@@ -86,3 +88,18 @@ def test_students_nightly_shape(dagbag):
     clean = dag.get_task("clean_students")
     assert clean.task_type == "SparkSubmitOperator"
     assert clean.application.endswith("spark_apps/students/clean.py")
+
+
+def test_zte_tad_scaling_trains_one_executor_count_after_the_other(dagbag):
+    dag = dagbag.dags["zte_tad_scaling"]
+    trainings = [t for t in dag.tasks if t.task_id.startswith("train_with_")]
+    assert [t.task_id for t in trainings] == [
+        f"train_with_{n}_executors" for n in range(1, len(trainings) + 1)]
+    for earlier, later in zip(trainings, trainings[1:], strict=False):
+        # each later run waits for the one before it, through its skip switch
+        (switch,) = later.upstream_task_ids - {"resolve_partition"}
+        assert dag.get_task(switch).upstream_task_ids == {earlier.task_id}
+    publish = dag.get_task("publish")
+    assert {t.task_id for t in trainings} <= publish.upstream_task_ids
+    assert publish.trigger_rule == "none_failed_min_one_success"
+    assert dag.params["max_executors"] == 2
