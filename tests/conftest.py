@@ -111,3 +111,29 @@ def airflow_cli(airflow_home):
         return result
 
     return run
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(java, tmp_path_factory):
+    """A real Spark standalone master and worker on 127.0.0.1, on free ports."""
+    from dataplatform.local_spark import StandaloneCluster
+    from published import free_port
+
+    cluster = StandaloneCluster(state_dir=tmp_path_factory.mktemp("spark-standalone"),
+                                master_port=free_port(), master_ui_port=free_port(),
+                                worker_ui_port=free_port(), worker_cores=2,
+                                worker_memory="2g")
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+def on_cluster(cluster, data_dir: Path) -> dict[str, str]:
+    """Environment for `airflow dags test` on the `standalone` runner."""
+    return {"PLATFORM_DATA_DIR": str(data_dir), "PLATFORM_SPARK_RUNNER": "standalone",
+            "AIRFLOW_CONN_SPARK_STANDALONE": cluster.connection_uri}
+
+
+def completed_applications(cluster) -> list[str]:
+    """Names of the applications the master has finished, one per run."""
+    return [app["name"] for app in cluster.status()["completedapps"]]

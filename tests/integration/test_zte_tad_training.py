@@ -9,7 +9,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
+from conftest import completed_applications, on_cluster
 from dataplatform.settings import REPO_ROOT
+from published import published_rows
 
 pytestmark = pytest.mark.slow
 
@@ -25,11 +27,13 @@ def land(data_dir: Path, ds: str, source: Path) -> Path:
     return landing
 
 
-def run_dag(airflow_cli, data_dir: Path, ds: str, name: str, conf: dict | None = None):
+def run_dag(airflow_cli, data_dir: Path, ds: str, name: str, conf: dict | None = None,
+            env: dict | None = None):
     args = ["dags", "test", "zte_tad_training", ds]
     if conf:
         args += ["--conf", json.dumps(conf)]
-    return airflow_cli(args, {"PLATFORM_DATA_DIR": str(data_dir)}, f"zte_tad_training-{name}")
+    return airflow_cli(args, env or {"PLATFORM_DATA_DIR": str(data_dir)},
+                       f"zte_tad_training-{name}")
 
 
 def rows(data_dir: Path, sql: str, **params) -> list[dict]:
@@ -64,9 +68,10 @@ def assert_both_splits_published(data_dir: Path, ds: str, version: str) -> dict[
     return metrics
 
 
-def test_sample_with_broken_files_trains_and_a_worse_model_is_not_promoted(
-        airflow_cli, data_dir):
-    ds = "2026-04-10"
+@pytest.fixture(scope="module")
+def broken_sample_run(airflow_cli, tmp_path_factory) -> tuple[Path, str, Path]:
+    """The committed sample plus two broken files, once through the local runner."""
+    data_dir, ds = tmp_path_factory.mktemp("zte-tad-sample"), "2026-04-10"
     landing = land(data_dir, ds, SAMPLE)
     # A capture cut short in transfer, and one exported without LEN_RAW.
     video = sorted((landing / "Video").glob("*.parquet"))[0]
@@ -74,10 +79,15 @@ def test_sample_with_broken_files_trains_and_a_worse_model_is_not_promoted(
     music = sorted((landing / "Music").glob("*.parquet"))[0]
     pq.write_table(pq.read_table(music).drop(["LEN_RAW"]),
                    landing / "Music" / "no_len_raw.parquet")
-    manifest = json.loads((SAMPLE / "captures.manifest.json").read_text())
-
     first = run_dag(airflow_cli, data_dir, ds, "sample")
     assert first.returncode == 0, first.stdout[-3000:]
+    return data_dir, ds, landing
+
+
+def test_sample_with_broken_files_trains_and_a_worse_model_is_not_promoted(
+        airflow_cli, broken_sample_run):
+    data_dir, ds, _ = broken_sample_run
+    manifest = json.loads((SAMPLE / "captures.manifest.json").read_text())
     (quality,) = rows(data_dir, "SELECT * FROM data_quality WHERE ds = :ds AND "
                       "dataset = 'zte_tad'", ds=ds)
     assert (quality["files_in"], quality["files_rejected"]) == (manifest["files"] + 2, 2)
@@ -107,6 +117,21 @@ def test_sample_with_broken_files_trains_and_a_worse_model_is_not_promoted(
     assert challenger["f1"] < champion["f1"]
     assert challenger["promoted"] == 0
     assert json.loads((data_dir / "models/zte_tad/current.json").read_text()) == champion
+
+
+def test_standalone_cluster_publishes_the_same_rows_as_local(airflow_cli, broken_sample_run,
+                                                              spark_cluster, tmp_path):
+    local_dir, ds, local_landing = broken_sample_run
+    data_dir = tmp_path / "data"
+    shutil.copytree(local_landing, data_dir / "landing" / "zte_tad" / f"ds={ds}")
+    result = run_dag(airflow_cli, data_dir, ds, "standalone",
+                     env=on_cluster(spark_cluster, data_dir))
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert {f"zte-tad-ingest-{ds}", f"zte-tad-train-{ds}"} <= set(
+        completed_applications(spark_cluster))
+    on_standalone = published_rows(data_dir, ds)
+    assert all(on_standalone[t] for t in (*TRAFFIC_TABLES, "data_quality"))
+    assert on_standalone == published_rows(local_dir, ds)
 
 
 def test_real_sample_publishes_both_splits(airflow_cli, data_dir, seed_zte_tad_sample):

@@ -250,6 +250,18 @@ def test_run_clean_rejects_a_file_missing_columns(spark, data_dir):
         run_clean(spark, ds, str(data_dir))
 
 
+def test_run_clean_refuses_a_sql_dump_saved_as_csv(spark, data_dir):
+    # The seed's mistake: its first line is no CSV header, so the columns are missing.
+    ds = "2026-01-09"
+    dump = (b"INSERT INTO estudiantes (id,nombre,grado,num_premios,programa,puntaje_mat,"
+            b"puntaje_ing,puntaje_ciencias) VALUES\n(1,'Ana',7,2,'General',80.5,70,60),\n"
+            b"(2,'Luis',12,0,'Academico',55,61.5,NULL);\n")
+    _land(data_dir, ds, {"estudiantes.csv": dump})
+    with pytest.raises(HeaderError, match=r"estudiantes.csv: line 1: missing required "
+                                          r"column\(s\) id, puntaje_ciencias"):
+        run_clean(spark, ds, str(data_dir))
+
+
 def test_run_clean_without_files_says_where_it_looked(spark, data_dir):
     with pytest.raises(LandingError, match="no student CSV files"):
         run_clean(spark, "2026-01-08", str(data_dir))
