@@ -8,8 +8,8 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.9.30
 SETUP_STAMP := $(VENV)/.installed
 
-.PHONY: setup run airflow spark-up spark-down k8s-manifests test test-fast lint students-data \
-	traffic-data sample-data clean
+.PHONY: setup run airflow spark-up spark-down k8s-manifests test test-fast bench lint \
+	students-data traffic-data sample-data clean
 
 $(SETUP_STAMP): requirements.lock pyproject.toml
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
@@ -47,6 +47,11 @@ test: setup
 ## The fast set only: unit tests and DAG integrity, no end-to-end runs.
 test-fast: setup
 	$(PY) -m pytest -m "not slow"
+
+## Benchmarks (minutes): bench/results/$(BENCH_NAME).json and bench/README.md.
+## Smaller: make bench BENCH_ARGS="--students-rows 1000000 --traffic-rows 1000000"
+bench: setup
+	$(PY) -m bench.run --name $(or $(BENCH_NAME),latest) $(BENCH_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

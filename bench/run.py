@@ -1,0 +1,302 @@
+"""``make bench``: the platform against what its users would otherwise run.
+
+Every contender runs in a process of its own, on the same generated input,
+one after the other in this run; wall time and peak RSS (the whole process
+tree, JVMs included) are measured from outside. Results go to
+``bench/results/<name>.json`` and the table between the markers of
+``bench/README.md``. Ratios compare contenders of the same run only.
+
+    python -m bench.run [--students-rows 1000000,10000000]
+        [--traffic-rows 1000000,10000000] [--suites students,traffic,orchestration,scaling]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+from dataplatform import job_specs
+from dataplatform.dag_parse import measure_in_fresh_interpreter
+from dataplatform.local_airflow import local_airflow_env, migrate_metadata_db
+from dataplatform.settings import REPO_ROOT
+from dataplatform.spark_jobs import SparkJob, spark_conf
+
+from bench.measure import measure
+
+BENCH_DIR = REPO_ROOT / "bench"
+DATA_DIR = BENCH_DIR / "data"  # generated inputs, reused between runs; git-ignored
+RESULTS_DIR = BENCH_DIR / "results"
+LOG_DIR = RESULTS_DIR / "logs"
+DS = "2026-01-01"
+PY = sys.executable
+SPARK_SUBMIT = str(Path(PY).parent / "spark-submit")
+
+
+def log(message: str) -> None:
+    print(f"[bench {dt.datetime.now():%H:%M:%S}] {message}", flush=True)
+
+
+def platform_submit(job: SparkJob, master: str = "local[*]", runner: str = "local",
+                    extra_conf: dict[str, str] | None = None) -> list[str]:
+    """The spark-submit line the platform's SparkSubmit runners run for ``job``."""
+    conf = {**spark_conf(job, runner), **(extra_conf or {})}
+    command = [SPARK_SUBMIT, "--master", master, "--deploy-mode", "client"]
+    for key, value in conf.items():
+        command += ["--conf", f"{key}={value}"]
+    return command + ["--driver-memory", job.driver_memory,
+                      str(REPO_ROOT / "spark_apps" / job.application), *job.arguments]
+
+
+def job_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYSPARK_PYTHON": PY,
+            "PYSPARK_DRIVER_PYTHON": PY}
+
+
+def generated(kind: str, rows: int) -> Path:
+    """A generated input of ``rows`` rows, made once and kept in bench/data/."""
+    target = DATA_DIR / (f"students_{rows}.csv" if kind == "students" else f"zte_tad_{rows}")
+    done = target.with_name(target.name + ".done")
+    if done.exists():
+        return target
+    log(f"generating {rows:,} {kind} rows in {target}")
+    shutil.rmtree(target, ignore_errors=True)
+    module = f"dataplatform.generators.{'students' if kind == 'students' else 'zte_tad'}"
+    subprocess.run([PY, "-m", module, "--rows", str(rows), "--out", str(target)], check=True,
+                   stdout=subprocess.DEVNULL)
+    done.touch()
+    return target
+
+
+def land(source: Path, landing: Path) -> None:
+    """Hard links: landing a 10M-row input costs nothing and copies nothing."""
+    landing.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(source, landing, copy_function=os.link)
+    else:
+        landing.mkdir()
+        os.link(source, landing / source.name)
+
+
+def run_platform_jobs(jobs: list[SparkJob], name: str, **submit) -> dict:
+    """The platform's jobs one after the other, as its DAG runs them."""
+    walls, peaks = {}, []
+    for job in jobs:
+        result = measure(platform_submit(job, **submit), LOG_DIR / f"{name}-{job.task_id}.log",
+                         env=job_env())
+        walls[job.task_id] = result["wall_seconds"]
+        peaks.append(result["peak_rss_mib"])
+    return {"wall_seconds": round(sum(walls.values()), 2), "peak_rss_mib": max(peaks),
+            "jobs_wall_seconds": walls}
+
+
+def with_ratios(results: dict[str, dict], reference: str) -> dict[str, dict]:
+    """Each contender's wall and memory as a multiple of ``reference``'s."""
+    base = results[reference]
+    for result in results.values():
+        result["wall_vs_platform"] = round(result["wall_seconds"] / base["wall_seconds"], 2)
+        result["rss_vs_platform"] = round(result["peak_rss_mib"] / base["peak_rss_mib"], 2)
+    return results
+
+
+def students_suite(rows: int) -> dict:
+    csv = generated("students", rows)
+    label = f"students-{rows}"
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="bench-students-") as tmp:
+        data_dir = Path(tmp)
+        land(csv, data_dir / "landing" / "students" / f"ds={DS}")
+        log(f"{label}: platform (clean + statistics)")
+        results["platform"] = run_platform_jobs(
+            [job_specs.clean_students_job(DS, data_dir),
+             job_specs.student_statistics_job(DS, data_dir)], label)
+        log(f"{label}: seed approach")
+        results["seed_approach"] = measure(
+            [PY, "-m", "bench.contenders.students_seed", str(csv), str(data_dir / "seed-out")],
+            LOG_DIR / f"{label}-seed.log", env=job_env())
+    for contender in ("pandas", "duckdb"):
+        log(f"{label}: {contender}")
+        results[contender] = measure([PY, "-m", f"bench.contenders.students_{contender}",
+                                      str(csv)], LOG_DIR / f"{label}-{contender}.log")
+    return with_ratios(results, "platform")
+
+
+def traffic_suite(rows: int) -> dict:
+    captures = generated("zte_tad", rows)
+    label = f"traffic-{rows}"
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="bench-traffic-") as tmp:
+        data_dir = Path(tmp)
+        land(captures, data_dir / "landing" / "zte_tad" / f"ds={DS}")
+        log(f"{label}: platform (ingest + train)")
+        train = job_specs.train_traffic_job(DS, data_dir, "bench", executors=1,
+                                            **job_specs.DEFAULT_TRAINING)
+        results["platform"] = run_platform_jobs(
+            [job_specs.ingest_traffic_job(DS, data_dir), train], label)
+        evaluation = json.loads((data_dir / "staging" / "zte_tad" / f"ds={DS}"
+                                 / "bench.evaluation.json").read_text())
+        splits = evaluation["splits"]
+        results["platform"].update(
+            train_seconds=splits["holdout_capture"]["train_seconds"],
+            f1_random=round(splits["random"]["f1"], 4),
+            f1_holdout_capture=round(splits["holdout_capture"]["f1"], 4))
+    log(f"{label}: seed-style pipeline")
+    results["seed_pipeline"] = measure([PY, "-m", "bench.contenders.traffic_seed",
+                                        str(captures)], LOG_DIR / f"{label}-seed.log",
+                                       env=job_env())
+    log(f"{label}: scikit-learn")
+    results["scikit_learn"] = measure([PY, "-m", "bench.contenders.traffic_sklearn",
+                                       str(captures)], LOG_DIR / f"{label}-sklearn.log")
+    return with_ratios(results, "platform")
+
+
+TASK_EDGE = re.compile(r"^(\S+)Z .*\[DAG TEST\] (starting|end task) task_id=(\w+)")
+SPARK_TASKS = {"students_nightly": ("clean_students", "compute_statistics"),
+               "zte_tad_training": ("ingest_traffic", "train_traffic")}
+
+
+def task_seconds(log_text: str) -> dict[str, float]:
+    """Each task's wall time, from `airflow dags test`'s start and end lines."""
+    started, seconds = {}, {}
+    for line in log_text.splitlines():
+        match = TASK_EDGE.match(line)
+        if not match:
+            continue
+        stamp = dt.datetime.fromisoformat(match.group(1))
+        if match.group(2) == "starting":
+            started[match.group(3)] = stamp
+        else:
+            seconds[match.group(3)] = (stamp - started[match.group(3)]).total_seconds()
+    return seconds
+
+
+def orchestration_suite() -> dict:
+    parse = measure_in_fresh_interpreter(REPO_ROOT / "dags")
+    results = {"dags_folder_parse_seconds": round(parse["wall"], 3),
+               "parse_seconds_per_file": {Path(f).name: round(s, 3)
+                                          for f, s in parse["files"].items()}}
+    with tempfile.TemporaryDirectory(prefix="bench-airflow-") as tmp:
+        env = local_airflow_env(Path(tmp) / "airflow")
+        env["PLATFORM_DATA_DIR"] = str(Path(tmp) / "data")
+        migrate_metadata_db(env)
+        for dag_id, dataset in (("students_nightly", "students"),
+                                ("zte_tad_training", "zte_tad")):
+            land(REPO_ROOT / "data" / "samples" / dataset,
+                 Path(tmp) / "data" / "landing" / dataset / f"ds={DS}")
+            log(f"orchestration: airflow dags test {dag_id}")
+            log_path = LOG_DIR / f"orchestration-{dag_id}.log"
+            run = measure([PY, "-m", "airflow", "dags", "test", dag_id, DS], log_path, env=env)
+            tasks = task_seconds(log_path.read_text())
+            spark = sum(tasks[t] for t in SPARK_TASKS[dag_id])
+            results[dag_id] = {
+                "wall_seconds": run["wall_seconds"], "spark_jobs_seconds": round(spark, 2),
+                "overhead_seconds": round(run["wall_seconds"] - spark, 2),
+                "overhead_share": round(1 - spark / run["wall_seconds"], 3),
+                "task_seconds": {t: round(s, 2) for t, s in tasks.items()}}
+    return results
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def scaling_suite(rows: int) -> dict:
+    """Training with 1 and 2 executors of one core on a real standalone cluster."""
+    from dataplatform.local_spark import StandaloneCluster
+
+    captures = generated("zte_tad", rows)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="bench-scaling-") as tmp:
+        data_dir = Path(tmp) / "data"
+        land(captures, data_dir / "landing" / "zte_tad" / f"ds={DS}")
+        run_platform_jobs([job_specs.ingest_traffic_job(DS, data_dir)], f"scaling-{rows}")
+        cluster = StandaloneCluster(state_dir=Path(tmp) / "cluster", master_port=free_port(),
+                                    master_ui_port=free_port(), worker_ui_port=free_port(),
+                                    worker_cores=2, worker_memory="6g")
+        cluster.start()
+        try:
+            for executors in (1, 2):
+                log(f"scaling-{rows}: {executors} executor(s)")
+                job = job_specs.scaling_train_job(DS, data_dir, executors)
+                job = SparkJob(job.task_id, job.application, job.arguments,
+                               executor_memory="2g", executors=executors, conf=job.conf)
+                run = measure(platform_submit(job, master=cluster.master_url,
+                                              runner="standalone", extra_conf={
+                                                  "spark.pyspark.python": PY,
+                                                  "spark.executorEnv.PYTHONPATH": str(REPO_ROOT)}),
+                              LOG_DIR / f"scaling-{rows}-{executors}.log", env=job_env())
+                evaluation = json.loads((data_dir / "staging" / "zte_tad" / f"ds={DS}" /
+                                         f"{job_specs.scaling_model_version(executors)}"
+                                         ".evaluation.json").read_text())
+                results[str(executors)] = {
+                    "wall_seconds": run["wall_seconds"],
+                    "train_seconds": evaluation["splits"]["holdout_capture"]["train_seconds"],
+                    "executors_registered": evaluation["executors"],
+                    "f1_holdout_capture": round(evaluation["splits"]["holdout_capture"]["f1"], 4)}
+        finally:
+            cluster.stop()
+    results["speedup_wall"] = round(results["1"]["wall_seconds"] / results["2"]["wall_seconds"], 2)
+    results["speedup_train"] = round(results["1"]["train_seconds"]
+                                     / results["2"]["train_seconds"], 2)
+    return results
+
+
+def machine() -> dict:
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
+    return {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30),
+            "python": platform.python_version(), "java": java.splitlines()[0] if java else None}
+
+
+def sizes(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--name", default="latest")
+    parser.add_argument("--suites", default="students,traffic,orchestration,scaling")
+    parser.add_argument("--students-rows", type=sizes, default=[1_000_000, 10_000_000])
+    parser.add_argument("--traffic-rows", type=sizes, default=[1_000_000, 10_000_000])
+    parser.add_argument("--scaling-rows", type=int, default=1_000_000)
+    args = parser.parse_args(argv)
+    suites = args.suites.split(",")
+
+    started = time.perf_counter()
+    report = {"name": args.name, "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+              "machine": machine(), "suites": {}}
+    if "students" in suites:
+        report["suites"]["students"] = {str(n): students_suite(n) for n in args.students_rows}
+    if "traffic" in suites:
+        report["suites"]["traffic"] = {str(n): traffic_suite(n) for n in args.traffic_rows}
+    if "orchestration" in suites:
+        report["suites"]["orchestration"] = orchestration_suite()
+    if "scaling" in suites:
+        report["suites"]["scaling"] = {str(args.scaling_rows): scaling_suite(args.scaling_rows)}
+    report["bench_seconds"] = round(time.perf_counter() - started, 1)
+
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = RESULTS_DIR / f"{args.name}.json"
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    from bench.tables import update_readme
+
+    update_readme(report)
+    log(f"wrote {out} and the table in {BENCH_DIR / 'README.md'} "
+        f"({report['bench_seconds']}s in all)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

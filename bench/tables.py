@@ -1,0 +1,73 @@
+"""The Markdown tables of a bench report, written between markers in bench/README.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+README = Path(__file__).with_name("README.md")
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    def cell(value) -> str:
+        if value is None:
+            return "-"
+        return f"{value:,}" if isinstance(value, int) else str(value)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    return lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+
+
+def render(report: dict) -> str:
+    suites = report["suites"]
+    machine = report["machine"]
+    lines = [f"Run `{report['name']}` of {report['date']} on {machine['cpus']} cores, "
+             f"{machine['memory_gib']} GiB, Python {machine['python']}, {machine['java']}; "
+             f"{report['bench_seconds']} s in all. Ratios are against the platform in the "
+             "same run (wall x: how many times the platform's wall time).", ""]
+    if "students" in suites:
+        lines += ["### Student statistics", ""]
+        lines += _table(
+            ["rows", "contender", "wall s", "peak RSS MiB", "wall x", "RSS x"],
+            [[int(rows), name, r["wall_seconds"], r["peak_rss_mib"], r["wall_vs_platform"],
+              r["rss_vs_platform"]]
+             for rows, contenders in suites["students"].items()
+             for name, r in contenders.items()]) + [""]
+    if "traffic" in suites:
+        lines += ["### Traffic training", ""]
+        lines += _table(
+            ["rows", "contender", "wall s", "train s", "F1 random", "F1 held-out captures",
+             "peak RSS MiB", "wall x", "RSS x"],
+            [[int(rows), name, r["wall_seconds"], r.get("train_seconds"), r.get("f1_random"),
+              r.get("f1_holdout_capture"), r["peak_rss_mib"], r["wall_vs_platform"],
+              r["rss_vs_platform"]]
+             for rows, contenders in suites["traffic"].items()
+             for name, r in contenders.items()]) + [""]
+    if "orchestration" in suites:
+        o = suites["orchestration"]
+        lines += ["### Orchestration overhead", "",
+                  f"dags folder parse: {o['dags_folder_parse_seconds']} s "
+                  f"(per file: {o['parse_seconds_per_file']})", ""]
+        lines += _table(
+            ["DAG (committed sample)", "`airflow dags test` wall s", "Spark jobs s",
+             "overhead s", "overhead share"],
+            [[dag, o[dag]["wall_seconds"], o[dag]["spark_jobs_seconds"],
+              o[dag]["overhead_seconds"], o[dag]["overhead_share"]]
+             for dag in ("students_nightly", "zte_tad_training") if dag in o]) + [""]
+    if "scaling" in suites:
+        lines += ["### Scaling on the local standalone cluster (executors of one core)", ""]
+        for rows, s in suites["scaling"].items():
+            lines += _table(
+                ["rows", "executors", "registered", "wall s", "train s", "F1 held-out"],
+                [[int(rows), int(n), s[n]["executors_registered"], s[n]["wall_seconds"],
+                  s[n]["train_seconds"], s[n]["f1_holdout_capture"]] for n in ("1", "2")])
+            lines += ["", f"Speed-up 1 -> 2 executors: wall {s['speedup_wall']}x, "
+                      f"training {s['speedup_train']}x.", ""]
+    return "\n".join(lines)
+
+
+def update_readme(report: dict) -> None:
+    text = README.read_text()
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    README.write_text(f"{head}{START}\n{render(report)}\n{END}{tail}")

@@ -1,0 +1,37 @@
+"""The bench's own arithmetic: task times from a dags-test log, ratios, the table."""
+
+from __future__ import annotations
+
+from bench.run import task_seconds, with_ratios
+from bench.tables import render
+
+LOG = """\
+2026-11-23T20:00:32.000000Z [info     ] [DAG TEST] starting task_id=resolve_partition map_index=-1
+2026-11-23T20:00:38.500000Z [info     ] [DAG TEST] end task task_id=resolve_partition map_index=-1
+2026-11-23T20:00:38.600000Z [info     ] Spark-Submit cmd: spark-submit --master local[*]
+2026-11-23T20:00:38.600000Z [info     ] [DAG TEST] starting task_id=clean_students map_index=-1
+2026-11-23T20:00:53.100000Z [info     ] [DAG TEST] end task task_id=clean_students map_index=-1
+"""
+
+
+def test_task_seconds_pairs_each_tasks_start_and_end():
+    assert task_seconds(LOG) == {"resolve_partition": 6.5, "clean_students": 14.5}
+
+
+def test_ratios_are_against_the_platform_of_the_same_run():
+    results = with_ratios({"platform": {"wall_seconds": 10.0, "peak_rss_mib": 1000},
+                           "pandas": {"wall_seconds": 2.5, "peak_rss_mib": 3000}}, "platform")
+    assert (results["pandas"]["wall_vs_platform"], results["pandas"]["rss_vs_platform"]) == (
+        0.25, 3.0)
+    assert results["platform"]["wall_vs_platform"] == 1.0
+
+
+def test_rendered_table_has_a_row_per_contender():
+    report = {"name": "t", "date": "2026-11-23", "bench_seconds": 1.0,
+              "machine": {"cpus": 2, "memory_gib": 24, "python": "3.11.7", "java": "17"},
+              "suites": {"students": {"1000": with_ratios({
+                  "platform": {"wall_seconds": 4.0, "peak_rss_mib": 900},
+                  "duckdb": {"wall_seconds": 0.5, "peak_rss_mib": 100}}, "platform")}}}
+    table = render(report)
+    assert "| 1,000 | platform | 4.0 | 900 | 1.0 | 1.0 |" in table
+    assert "| 1,000 | duckdb | 0.5 | 100 | 0.12 | 0.11 |" in table
