@@ -119,8 +119,7 @@ def students_suite(rows: int) -> dict:
         land(csv, data_dir / "landing" / "students" / f"ds={DS}")
         log(f"{label}: platform (clean + statistics)")
         results["platform"] = run_platform_jobs(
-            [job_specs.clean_students_job(DS, data_dir),
-             job_specs.student_statistics_job(DS, data_dir)], label)
+            [job_specs.clean_and_compute_statistics_job(DS, data_dir)], label)
         log(f"{label}: seed approach")
         results["seed_approach"] = measure(
             [PY, "-m", "bench.contenders.students_seed", str(csv), str(data_dir / "seed-out")],
@@ -162,7 +161,7 @@ def traffic_suite(rows: int) -> dict:
 
 
 TASK_EDGE = re.compile(r"^(\S+)Z .*\[DAG TEST\] (starting|end task) task_id=(\w+)")
-SPARK_TASKS = {"students_nightly": ("clean_students", "compute_statistics"),
+SPARK_TASKS = {"students_nightly": ("clean_and_compute_statistics",),
                "zte_tad_training": ("ingest_traffic", "train_traffic")}
 
 

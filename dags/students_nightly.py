@@ -6,15 +6,16 @@ Turns one date's student CSVs into score statistics.
 1. `resolve_partition`: the partition date `ds`: the `ds` param, else the
    logical date, else `run_after` (manual runs in Airflow 3 may have no
    logical date).
-2. `clean_students` (Spark): reads `landing/students/ds=<ds>/*.csv` and checks
-   each file's header; a missing required column fails the run, naming the
-   columns. Bad rows go to `quarantine/students/ds=<ds>/` with file, line and
-   reason. Student names are dropped here.
+2. `clean_and_compute_statistics` (one Spark job): reads
+   `landing/students/ds=<ds>/*.csv` and checks each file's header; a missing
+   required column fails the run, naming the columns. Bad rows go to
+   `quarantine/students/ds=<ds>/` with file, line and reason. Student names
+   are dropped here. From the clean rows, still in memory, it stages the score
+   summary, per-grade and per-programme averages and award/score
+   correlations, one aggregation pass per table.
 3. `quality_gate`: fails the run, publishing nothing, when no row is clean or
    more than `max_reject_share` of the rows were rejected.
-4. `compute_statistics` (Spark): score summary, per-grade and per-programme
-   averages, award/score correlations; one aggregation pass per table.
-5. `publish`: replaces the date in the warehouse (`warehouse/<table>/ds=<ds>/`)
+4. `publish`: replaces the date in the warehouse (`warehouse/<table>/ds=<ds>/`)
    and in the serving database, atomically.
 
 Published tables (see `contracts.md`): `students_score_summary`,
@@ -36,7 +37,7 @@ import airflow.providers.apache.spark.operators.spark_submit  # noqa: F401
 import pendulum
 from airflow.sdk import dag, task
 from dataplatform.assets import STUDENT_ASSETS
-from dataplatform.job_specs import clean_students_job, student_statistics_job
+from dataplatform.job_specs import clean_and_compute_statistics_job
 from dataplatform.pipeline_tasks import partition_params, quality_gate_task, resolve_partition
 from dataplatform.settings import PlatformSettings
 from dataplatform.spark_jobs import spark_job_task
@@ -63,10 +64,10 @@ def students_nightly():
         return publish_students(SETTINGS, partition_ds)
 
     partition_ds = resolve_partition()
-    clean = spark_job_task(clean_students_job(partition_ds, SETTINGS.data_dir), SETTINGS)
-    statistics = spark_job_task(student_statistics_job(partition_ds, SETTINGS.data_dir), SETTINGS)
+    clean_and_statistics = spark_job_task(
+        clean_and_compute_statistics_job(partition_ds, SETTINGS.data_dir), SETTINGS)
     gate = quality_gate_task(SETTINGS, "students")(partition_ds)
-    clean >> gate >> statistics >> publish(partition_ds)
+    clean_and_statistics >> gate >> publish(partition_ds)
 
 
 students_nightly()

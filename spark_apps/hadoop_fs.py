@@ -62,6 +62,21 @@ def write_text(spark, path: str, text: str) -> None:
         stream.close()
 
 
+def read_first_line(spark, path: str) -> str:
+    """The first line of a text file, decoded as UTF-8 (bad bytes replaced).
+
+    Lines end at ``\n``, ``\r\n`` or ``\r``, as in Spark's text source.
+    """
+    fs, hadoop_path = _fs_and_path(spark, path)
+    jvm = spark.sparkContext._jvm
+    stream = fs.open(hadoop_path)
+    try:
+        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
+        return reader.readLine() or ""
+    finally:
+        stream.close()
+
+
 def local_path(uri: str) -> str:
     """``file:/x/y`` -> ``/x/y`` for messages; other URIs unchanged."""
     return uri[len("file:"):] if uri.startswith("file:") else uri

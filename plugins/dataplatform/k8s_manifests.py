@@ -31,8 +31,7 @@ def render_spark_applications() -> str:
                                           "PLATFORM_SPARK_RUNNER": "spark_operator"})
     ds, data_dir = "${DS}", CLUSTER_DATA_DIR
     jobs = [
-        job_specs.clean_students_job(ds, data_dir),
-        job_specs.student_statistics_job(ds, data_dir),
+        job_specs.clean_and_compute_statistics_job(ds, data_dir),
         job_specs.ingest_traffic_job(ds, data_dir),
         job_specs.train_traffic_job(ds, data_dir, "${MODEL_VERSION}", executors=2,
                                     **job_specs.DEFAULT_TRAINING),

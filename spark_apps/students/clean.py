@@ -1,14 +1,17 @@
-"""Ingest, validate and clean one date of East High student CSVs.
+"""Ingest, validate and clean one date of East High student CSVs, then
+compute its statistics in the same Spark session.
 
 Reads   landing/students/ds=<ds>/*.csv
 Writes  staging/students/ds=<ds>/clean/          clean rows, Parquet, no names
         staging/students/ds=<ds>/quality.json    accounting and reasons
+        staging/students/ds=<ds>/tables/         the statistics (``statistics.py``)
         quarantine/students/ds=<ds>/rows/        rejected rows: file, line, reason, raw line
         quarantine/students/ds=<ds>/files.json   rejected files and why
 
 Files are read as text so that every rejected row keeps its file and line
-number; each line is then parsed as CSV against its own file's header. A file
-missing a required column stops the job with an error naming the columns.
+number; each line is then parsed as CSV against its own file's header, read
+first by the driver. A file missing a required column stops the job with an
+error naming the columns.
 """
 
 from __future__ import annotations
@@ -17,12 +20,19 @@ import argparse
 import json
 import sys
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from pyspark.sql import DataFrame, SparkSession, Window
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 
-from spark_apps.hadoop_fs import list_files, local_path, remove_path, write_text
+from spark_apps.hadoop_fs import (
+    list_files,
+    local_path,
+    read_first_line,
+    remove_path,
+    write_text,
+)
 from spark_apps.layout import DataLayout, validate_ds
 from spark_apps.session import build_spark_session
 from spark_apps.students.contract import (
@@ -35,8 +45,14 @@ from spark_apps.students.contract import (
     parse_header,
     required_column_positions,
 )
+from spark_apps.students.statistics import run_statistics
 
 DATASET = "students"
+# A line's key: its file, its split and its position in the scan.
+LINE_KEYS = ("file_path", "block_start", "mid")
+# The staged clean rows, in order (``statistics.CLEAN_SCHEMA``).
+CLEAN_TYPES = {"id": "long", "grado": "int", "num_premios": "int", "programa": "string",
+               **{score: "double" for score in SCORE_COLUMNS}}
 INTEGER_PATTERN = r"^[+-]?[0-9]{1,18}$"
 NUMBER_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 # A well-formed quoted field: a whole field between quotes, inner quotes
@@ -68,8 +84,10 @@ ACCENTED, UNACCENTED = _accent_table()
 def extract_lines(spark: SparkSession, files: Sequence[str]) -> DataFrame:
     """Every physical line of ``files`` with its file, split and scan position.
 
-    ``mid`` grows with the position inside a split, so ``file_block_start``
-    and ``mid`` together give each line's number (see ``block_line_offsets``).
+    ``mid`` grows with the position inside a split and is unique, so it keys a
+    line; with ``block_start`` it also gives the line's number (see
+    ``block_line_offsets``). Scanning the same files again in the same session
+    gives every line the same ``mid``.
     """
     return spark.read.text(list(files)).select(
         F.col("_metadata.file_path").alias("file_path"),
@@ -77,6 +95,18 @@ def extract_lines(spark: SparkSession, files: Sequence[str]) -> DataFrame:
         F.monotonically_increasing_id().alias("mid"),
         F.col("value"),
     )
+
+
+def read_headers(spark: SparkSession, files: Sequence[str]) -> dict[str, list[str]]:
+    """Each file's normalised header, read by the driver from its first line.
+
+    Reading the headers first lets one scan parse every file by its own
+    header, instead of a pass over all lines just to find them.
+    """
+    headers = {path: parse_header(read_first_line(spark, path)) for path in files}
+    for path, header in sorted(headers.items()):
+        required_column_positions(header, local_path(path))
+    return headers
 
 
 # ---------------------------------------------------------------- transforms
@@ -100,59 +130,63 @@ def block_line_offsets(blocks: Iterable[Mapping]) -> list[tuple[str, int, int, i
     return offsets
 
 
-def transform_block_counts(lines: DataFrame) -> DataFrame:
-    """Per split of a file: its lines, first ``mid``, first line, blank lines.
+def transform_block_counts(checked: DataFrame) -> DataFrame:
+    """Per split of a file: its lines, first ``mid`` and blank lines.
 
-    The first line of a file's first split is its header, so one small
-    aggregation gives line numbers, headers and the blank-line count.
+    The first line of a file's first split is its header, so this one small
+    aggregation gives line numbers, the header lines and the blank-line count.
     """
-    return lines.groupBy("file_path", "block_start").agg(
+    return checked.groupBy("file_path", "block_start").agg(
         F.count(F.lit(1)).alias("lines"),
         F.min("mid").alias("first_mid"),
-        F.min_by("value", "mid").alias("first_value"),
-        F.sum((F.trim("value") == "").cast("long")).alias("blank_lines"),
-    ).select("file_path", "block_start", "lines", "first_mid", "first_value", "blank_lines")
-
-
-def transform_number_lines(lines: DataFrame, offsets: DataFrame) -> DataFrame:
-    """Attach each line's 1-based number within its file."""
-    joined = lines.join(F.broadcast(offsets), ["file_path", "block_start"])
-    return joined.select(
-        "file_path",
-        (F.col("first_line") + F.col("mid") - F.col("first_mid")).alias("line_number"),
-        "value",
+        F.sum(F.col("blank").cast("long")).alias("blank_lines"),
     )
 
 
-def transform_parse_rows(numbered: DataFrame,
-                         headers: Mapping[str, Sequence[str]]) -> DataFrame:
-    """Split each data line into the required columns, by its file's header.
+def transform_number_lines(keyed: DataFrame, offsets: DataFrame) -> DataFrame:
+    """Replace ``block_start, mid`` by each line's 1-based number within its file."""
+    joined = keyed.join(F.broadcast(offsets), ["file_path", "block_start"])
+    numbered = (F.col("first_line") + F.col("mid") - F.col("first_mid")).alias("line_number")
+    rest = [c for c in keyed.columns if c not in ("file_path", "block_start", "mid")]
+    return joined.select("file_path", numbered, *rest)
 
-    Returns ``file_path, line_number, value, field_count, expected_fields,
-    stray_quote`` and the required columns as trimmed strings. Header lines
-    (line 1) and blank lines are left out: they are not rows.
+
+def transform_parse_rows(lines: DataFrame,
+                         headers: Mapping[str, Sequence[str]]) -> DataFrame:
+    """Split every line into the required columns, by its file's header.
+
+    Returns the line's keys (``file_path, block_start, mid``), ``value``,
+    ``blank``, ``field_count``, ``expected_fields``, ``stray_quote`` and the
+    required columns as trimmed strings. Header and blank lines are parsed
+    too, and left out of the rows later (see ``transform_rows``).
     """
     files_by_header: dict[tuple[str, ...], list[str]] = {}
     for file_path, header in headers.items():
         files_by_header.setdefault(tuple(header), []).append(file_path)
 
+    # Most lines hold no quote: a plain split parses them at a fraction of the
+    # cost of the CSV parser, which only quoted lines need.
+    has_quote = F.instr("value", '"') > 0
     unquoted = F.regexp_replace("value", QUOTED_FIELD_PATTERN, "")
     parsed_groups = []
     for header, files in sorted(files_by_header.items()):
         positions = required_column_positions(list(header), files[0])
         schema = ", ".join(f"c{i} STRING" for i in range(len(header)))
-        fields = F.from_csv("value", schema, {"escape": '"', "mode": "PERMISSIVE"})
-        rows = numbered.where(
-            F.col("file_path").isin(files)
-            & (F.col("line_number") > 1)
-            & (F.trim("value") != "")
-        ).withColumn("fields", fields)
+        csv_fields = F.from_csv("value", schema, {"escape": '"', "mode": "PERMISSIVE"})
+        rows = lines.where(F.col("file_path").isin(files)).select(
+            "*",
+            F.split("value", ",", -1).alias("parts"),
+            F.when(has_quote, csv_fields).alias("quoted_fields"),
+        )
         parsed_groups.append(rows.select(
-            "file_path", "line_number", "value",
-            F.size(F.split(unquoted, ",", -1)).alias("field_count"),
+            "file_path", "block_start", "mid", "value",
+            (F.trim("value") == "").alias("blank"),
+            F.when(has_quote, F.size(F.split(unquoted, ",", -1)))
+             .otherwise(F.size("parts")).alias("field_count"),
             F.lit(len(header)).alias("expected_fields"),
-            F.instr(unquoted, '"').__gt__(0).alias("stray_quote"),
-            *(F.trim(F.col(f"fields.c{positions[col]}")).alias(col)
+            (has_quote & (F.instr(unquoted, '"') > 0)).alias("stray_quote"),
+            *(F.trim(F.when(has_quote, F.col(f"quoted_fields.c{positions[col]}"))
+                     .otherwise(F.get("parts", positions[col]))).alias(col)
               for col in REQUIRED_COLUMNS),
         ))
     parsed = parsed_groups[0]
@@ -210,43 +244,96 @@ def transform_validate(parsed: DataFrame) -> DataFrame:
     return parsed.select("*", reason.alias("reject_reason"))
 
 
-def transform_mark_duplicates(validated: DataFrame) -> DataFrame:
-    """Reject repeated ids among otherwise clean rows; the first one stays.
-
-    "First" is file order, then line order. Only clean rows compete, so a
-    valid row is never dropped in favour of an earlier row that was rejected.
-    """
-    is_clean = F.col("reject_reason").isNull()
-    first_seen = Window.partitionBy(is_clean, F.col("id").try_cast("long")).orderBy(
-        "file_path", "line_number")
-    duplicate = is_clean & (F.row_number().over(first_seen) > 1)
-    return validated.withColumn(
-        "reject_reason",
-        F.when(duplicate, F.lit("id_duplicate")).otherwise(F.col("reject_reason")),
-    )
-
-
 def normalise_programa(column: str):
     """Trim, strip accents, capitalise: `` académico `` -> ``Academico``."""
-    plain = F.translate(F.trim(F.col(column)), ACCENTED, UNACCENTED)
+    trimmed = F.trim(F.col(column))
+    # translate() is slow per character; only non-ASCII values need it.
+    ascii_only = F.length(trimmed) == F.octet_length(trimmed)
+    plain = F.when(ascii_only, trimmed).otherwise(F.translate(trimmed, ACCENTED, UNACCENTED))
     capitalised = F.concat(F.upper(F.substring(plain, 1, 1)),
                            F.lower(F.substring(plain, 2, 1 << 30)))
     return F.when(plain == "", F.lit(None)).otherwise(capitalised)
 
 
-def transform_clean_rows(validated: DataFrame) -> DataFrame:
-    """Typed clean rows. ``nombre`` is dropped here: names are never published."""
-    return validated.where(F.col("reject_reason").isNull()).select(
-        F.col("id").cast("long").alias("id"),
-        F.col("grado").cast("int").alias("grado"),
-        F.col("num_premios").cast("int").alias("num_premios"),
-        normalise_programa("programa").alias("programa"),
-        *(F.col(score).cast("double").alias(score) for score in SCORE_COLUMNS),
+def transform_checked(validated: DataFrame) -> DataFrame:
+    """Every line, narrowed to what the later steps need: the kept dataset.
+
+    Keys, ``blank``, ``reject_reason`` and the typed values of clean rows.
+    The raw line and ``nombre`` are dropped here: names are never published,
+    and the few rejected lines are read again for the quarantine.
+    """
+    clean = F.col("reject_reason").isNull()
+    return validated.select(
+        *LINE_KEYS, "blank", "reject_reason",
+        *(F.when(clean, F.col(column).cast(kind)).alias(column)
+          for column, kind in CLEAN_TYPES.items() if column != "programa"),
+        F.when(clean, normalise_programa("programa")).alias("programa"),
     )
 
 
-def transform_rejected_rows(validated: DataFrame) -> DataFrame:
-    return validated.where(F.col("reject_reason").isNotNull()).select(
+def transform_rows(checked: DataFrame, header_mids: Sequence[int]) -> DataFrame:
+    """The data rows: every line but the files' headers and blank lines."""
+    return checked.where(~F.col("blank") & ~F.col("mid").isin(list(header_mids)))
+
+
+def transform_id_counts(rows: DataFrame) -> DataFrame:
+    """One row: ``clean_rows`` and their ``distinct_ids``, exactly.
+
+    Each id sets one bit in a bitmap of its bucket of 32,768 ids, so this
+    shuffles one small bitmap per bucket instead of every id: the cheap
+    proof, on a usual date, that no id repeats.
+    """
+    per_bucket = rows.where(F.col("reject_reason").isNull()).groupBy(
+        F.bitmap_bucket_number("id").alias("bucket"),
+    ).agg(
+        F.count(F.lit(1)).alias("clean_rows"),
+        F.bitmap_count(F.bitmap_construct_agg(F.bitmap_bit_position("id"))).alias("distinct_ids"),
+    )
+    return per_bucket.agg(
+        F.coalesce(F.sum("clean_rows"), F.lit(0)).alias("clean_rows"),
+        F.coalesce(F.sum("distinct_ids"), F.lit(0)).alias("distinct_ids"),
+    )
+
+
+def transform_repeated_ids(rows: DataFrame) -> DataFrame:
+    """Ids held by more than one clean row."""
+    return (rows.where(F.col("reject_reason").isNull())
+            .groupBy("id").count().where(F.col("count") > 1).select("id"))
+
+
+def transform_duplicate_keys(rows: DataFrame, repeated_ids: DataFrame) -> DataFrame:
+    """Keys of the clean rows whose id an earlier clean row already has.
+
+    "Earlier" is file order, then line order: a file's splits in order, lines
+    in scan order. Only clean rows compete, so a valid row is never dropped
+    in favour of an earlier row that was rejected. Only repeated ids are
+    ordered, not the whole date.
+    """
+    first_seen = Window.partitionBy("id").orderBy(*LINE_KEYS)
+    candidates = rows.where(F.col("reject_reason").isNull()).join(repeated_ids, "id", "left_semi")
+    return (candidates.select(*LINE_KEYS, F.row_number().over(first_seen).alias("seen"))
+            .where(F.col("seen") > 1).select(*LINE_KEYS))
+
+
+def transform_mark_duplicates(rows: DataFrame, duplicate_keys: DataFrame) -> DataFrame:
+    """``rows`` with ``reject_reason`` set to ``id_duplicate`` on ``duplicate_keys``."""
+    marked = duplicate_keys.select(*LINE_KEYS, F.lit("id_duplicate").alias("duplicate"))
+    reason = F.coalesce(F.col("reject_reason"), F.col("duplicate")).alias("reject_reason")
+    return rows.join(marked, list(LINE_KEYS), "left").select(
+        *(reason if column == "reject_reason" else column for column in rows.columns))
+
+
+def transform_clean_rows(final: DataFrame) -> DataFrame:
+    """Typed clean rows, in the staged clean schema (no names)."""
+    return final.where(F.col("reject_reason").isNull()).select(*CLEAN_TYPES)
+
+
+def transform_rejected_rows(final: DataFrame, lines: DataFrame, offsets: DataFrame) -> DataFrame:
+    """Rejected rows with file, line, reason and the raw line, read again from ``lines``."""
+    rejected = final.where(F.col("reject_reason").isNotNull()).select(*LINE_KEYS,
+                                                                      "reject_reason")
+    raw = rejected.join(lines.select(*LINE_KEYS, "value"), list(LINE_KEYS))
+    return transform_number_lines(raw, offsets).select(
         F.col("file_path").alias("source_file"),
         "line_number",
         F.col("reject_reason").alias("reason"),
@@ -284,10 +371,14 @@ def load_clean_rows(clean: DataFrame, path: str) -> None:
     clean.write.mode("overwrite").parquet(path)
 
 
-def load_rejected_rows(rejected: DataFrame, path: str) -> None:
+def load_rejected_rows(rejected: DataFrame, path: str) -> int:
+    """Write the quarantined rows; return how many were written."""
     # One small CSV a person can open; rejected rows are few by the gate.
-    rejected.orderBy("source_file", "line_number").coalesce(1).write.mode(
-        "overwrite").option("header", True).option("escape", '"').csv(path)
+    written = Observation("quarantined")
+    rejected.observe(written, F.count(F.lit(1)).alias("rows")).orderBy(
+        "source_file", "line_number").coalesce(1).write.mode("overwrite").option(
+        "header", True).option("escape", '"').csv(path)
+    return written.get["rows"]
 
 
 # ---------------------------------------------------------------- main
@@ -304,8 +395,15 @@ class LandingError(ValueError):
     """The date's landing cannot be processed at all; nothing is published."""
 
 
-def run_clean(spark: SparkSession, ds: str, data_dir: str) -> dict:
-    """Clean one date: write clean rows, quarantine and report; return the report."""
+def run_clean(spark: SparkSession, ds: str, data_dir: str,
+              on_clean_rows: Callable[[DataFrame], None] | None = None) -> dict:
+    """Clean one date: write clean rows, quarantine and report; return the report.
+
+    The landing is scanned once; everything after works on a narrow cached
+    copy, and only rejected rows' raw lines are read a second time.
+    ``on_clean_rows`` is called with the clean rows while they are still in
+    memory (when there are any), so the statistics need no re-read.
+    """
     layout = DataLayout(data_dir)
     landing = layout.landing(DATASET, ds)
     staging = layout.staging(DATASET, ds)
@@ -323,43 +421,62 @@ def run_clean(spark: SparkSession, ds: str, data_dir: str) -> dict:
     readable = [path for path, size in listed if size > 0]
     if not readable:
         raise LandingError(f"every student CSV in {landing} is empty")
+    # A blank first line is a missing header, and fails here.
+    headers = read_headers(spark, readable)
 
-    lines = extract_lines(spark, readable).cache()
-    blocks = [row.asDict() for row in transform_block_counts(lines).collect()]
-    headers = {block["file_path"]: parse_header(block["first_value"])
-               for block in blocks if block["block_start"] == 0}
-    for path, header in sorted(headers.items()):
-        required_column_positions(header, local_path(path))
-    # A blank first line is a missing header, caught above: these are data lines.
-    blank_lines = sum(block["blank_lines"] for block in blocks)
-
+    lines = extract_lines(spark, readable)
+    checked = transform_checked(transform_validate(transform_parse_rows(lines, headers)))
+    checked = checked.persist(StorageLevel.MEMORY_AND_DISK)
+    blocks = [row.asDict() for row in transform_block_counts(checked).collect()]
     offsets = spark.createDataFrame(
         block_line_offsets(blocks),
         "file_path STRING, block_start LONG, first_mid LONG, first_line LONG")
-    numbered = transform_number_lines(lines, offsets)
-    validated = transform_mark_duplicates(
-        transform_validate(transform_parse_rows(numbered, headers))).cache()
+    header_mids = [block["first_mid"] for block in blocks if block["block_start"] == 0]
+    blank_lines = sum(block["blank_lines"] for block in blocks)
+
+    rows = transform_rows(checked, header_mids)
+    final, cached = rows, [checked]
+    (ids,) = transform_id_counts(rows).collect()
+    if ids.distinct_ids < ids.clean_rows:
+        repeated_ids = transform_repeated_ids(rows).cache()
+        duplicate_keys = transform_duplicate_keys(rows, repeated_ids).cache()
+        duplicate_keys.count()  # materialised, so that joins with it are broadcasts
+        final = transform_mark_duplicates(rows, duplicate_keys)
+        cached += [repeated_ids, duplicate_keys]
     reason_counts = {row.reject_reason: row["count"]
-                     for row in validated.groupBy("reject_reason").count().collect()}
+                     for row in final.groupBy("reject_reason").count().collect()}
     report = quality_report(ds, len(listed), rejected_files, reason_counts, blank_lines,
                             {path: extra_columns(h) for path, h in headers.items()})
 
-    load_clean_rows(transform_clean_rows(validated), f"{staging}/clean")
+    clean = transform_clean_rows(final)
+    load_clean_rows(clean, f"{staging}/clean")
     if report["rows_rejected"]:
-        load_rejected_rows(transform_rejected_rows(validated), f"{quarantine}/rows")
+        quarantined = load_rejected_rows(transform_rejected_rows(final, lines, offsets),
+                                         f"{quarantine}/rows")
+        # The raw lines come from a second scan: it must find every one.
+        if quarantined != report["rows_rejected"]:
+            raise RuntimeError(f"quarantined {quarantined} rows of {report['rows_rejected']} "
+                               f"rejected: the second scan of {landing} did not match the first")
     if rejected_files:
         write_text(spark, f"{quarantine}/files.json", json.dumps(rejected_files, indent=2))
     write_text(spark, f"{staging}/quality.json", json.dumps(report, indent=2))
-    validated.unpersist()
-    lines.unpersist()
+    if on_clean_rows and report["rows_clean"]:
+        on_clean_rows(clean)
+    for frame in cached:
+        frame.unpersist()
     return report
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
-    spark = build_spark_session(f"students-clean-{args.ds}")
+    spark = build_spark_session(f"students-{args.ds}")
     try:
-        report = run_clean(spark, args.ds, args.data_dir)
+        # Statistics in the same session, from the rows still in memory: one
+        # Spark start-up and no re-read. Nothing is published here: the
+        # DAG's quality gate decides whether these tables are.
+        staging = DataLayout(args.data_dir).staging(DATASET, args.ds)
+        report = run_clean(spark, args.ds, args.data_dir,
+                           on_clean_rows=lambda clean: run_statistics(clean, staging))
     except (LandingError, HeaderError) as error:
         raise SystemExit(f"student landing rejected, nothing published: {error}") from None
     finally:

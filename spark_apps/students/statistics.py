@@ -1,6 +1,7 @@
 """Score statistics of one date's clean student rows.
 
-Reads   staging/students/ds=<ds>/clean/
+Run by the clean job (``students/clean.py``) on the rows it has just cleaned.
+
 Writes  staging/students/ds=<ds>/tables/<table>/ for the four published
         student tables of ``contracts.md`` (without ``ds``: the publisher adds
         it to database rows; in the warehouse it is the partition folder).
@@ -11,27 +12,16 @@ sample standard deviation and correlations are Pearson.
 
 from __future__ import annotations
 
-import argparse
-import sys
-from collections.abc import Sequence
-
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from spark_apps.layout import DataLayout, validate_ds
-from spark_apps.session import build_spark_session
 from spark_apps.students.contract import SCORE_COLUMNS, SUMMARY_SUBJECTS
 
-DATASET = "students"
 CLEAN_SCHEMA = (
     "id BIGINT, grado INT, num_premios INT, programa STRING, "
     "puntaje_mat DOUBLE, puntaje_ing DOUBLE, puntaje_ciencias DOUBLE"
 )
 AVERAGED = (*SCORE_COLUMNS, "num_premios")
-
-
-def extract_clean_rows(spark: SparkSession, path: str) -> DataFrame:
-    return spark.read.schema(CLEAN_SCHEMA).parquet(path)
 
 
 def transform_score_summary(clean: DataFrame) -> DataFrame:
@@ -102,30 +92,8 @@ def load_table(table: DataFrame, path: str) -> None:
     table.coalesce(1).write.mode("overwrite").parquet(path)
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ds", required=True, type=validate_ds, help="partition date")
-    parser.add_argument("--data-dir", required=True, help="data root (PLATFORM_DATA_DIR)")
-    return parser.parse_args(argv)
-
-
-def run_statistics(spark: SparkSession, ds: str, data_dir: str) -> None:
-    staging = DataLayout(data_dir).staging(DATASET, ds)
-    clean = extract_clean_rows(spark, f"{staging}/clean").cache()
+def run_statistics(clean: DataFrame, staging: str) -> None:
+    """Write the four tables of ``clean`` to ``staging/tables/``."""
     for name, transform in STUDENT_TABLES.items():
         load_table(transform(clean), f"{staging}/tables/{name}")
-    clean.unpersist()
-    print(f"students {ds}: wrote {', '.join(STUDENT_TABLES)} to {staging}/tables", flush=True)
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(argv)
-    spark = build_spark_session(f"students-statistics-{args.ds}")
-    try:
-        run_statistics(spark, args.ds, args.data_dir)
-    finally:
-        spark.stop()
-
-
-if __name__ == "__main__":
-    main(sys.argv[1:])
+    print(f"students: wrote {', '.join(STUDENT_TABLES)} to {staging}/tables", flush=True)

@@ -51,16 +51,15 @@ def test_dag_file_name_is_the_dag_id(dagbag):
 def test_students_nightly_shape(dagbag):
     dag = dagbag.dags["students_nightly"]
     assert {task.task_id: sorted(task.downstream_task_ids) for task in dag.tasks} == {
-        "resolve_partition": ["clean_students", "compute_statistics", "publish", "quality_gate"],
-        "clean_students": ["quality_gate"],
-        "quality_gate": ["compute_statistics"],
-        "compute_statistics": ["publish"],
+        "resolve_partition": ["clean_and_compute_statistics", "publish", "quality_gate"],
+        "clean_and_compute_statistics": ["quality_gate"],
+        "quality_gate": ["publish"],
         "publish": [],
     }
     assert {asset.name for asset in dag.get_task("publish").outlets} == {
         "students_score_summary", "students_by_grade", "students_by_programa",
         "students_awards_correlation", "data_quality", "data_quality_rejections"}
-    clean = dag.get_task("clean_students")
+    clean = dag.get_task("clean_and_compute_statistics")
     assert clean.task_type == "SparkSubmitOperator"
     assert clean.application.endswith("spark_apps/students/clean.py")
 

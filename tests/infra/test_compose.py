@@ -315,7 +315,8 @@ MAPPINGS = yaml.safe_load((REPO_ROOT / "infra/statsd/mappings.yml").read_text())
 GLOB_LINE = re.compile(r"^(\*\.|[a-zA-Z_](-?[a-zA-Z0-9_])*\.)+(\*|[a-zA-Z_](-?[a-zA-Z0-9_])*)$")
 METRIC_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]+$")
-SAMPLE_VALUES = {"dag_id": "students_nightly", "task_id": "clean_students", "state": "success",
+SAMPLE_VALUES = {"dag_id": "students_nightly", "task_id": "clean_and_compute_statistics",
+                 "state": "success",
                  "queue": "default", "pool_name": "default_pool", "job_id": "7",
                  "executor_class_name": "LocalExecutor", "operator_name": "SparkSubmitOperator",
                  "task_type": "SparkSubmitOperator", "return_code": "0",

@@ -180,7 +180,7 @@ def test_dag_files_do_not_change_between_runners(runner, monkeypatch):
     bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
     assert bag.import_errors == {}
     expected = type(rendered(runner)).__name__
-    for dag_id, spark_tasks in {"students_nightly": ["clean_students", "compute_statistics"],
+    for dag_id, spark_tasks in {"students_nightly": ["clean_and_compute_statistics"],
                                 "zte_tad_training": ["ingest_traffic", "train_traffic"]}.items():
         for task_id in spark_tasks:
             assert type(bag.dags[dag_id].get_task(task_id)).__name__ == expected

@@ -12,9 +12,14 @@ from spark_apps.students.clean import (
     block_line_offsets,
     normalise_programa,
     run_clean,
+    transform_checked,
     transform_clean_rows,
+    transform_duplicate_keys,
+    transform_id_counts,
     transform_mark_duplicates,
     transform_parse_rows,
+    transform_repeated_ids,
+    transform_rows,
     transform_validate,
 )
 from spark_apps.students.contract import (
@@ -63,11 +68,17 @@ def test_required_columns_found_in_any_order():
 
 
 def _validated(spark, lines: list[str], header: str = HEADER):
-    """Run parse + validate + duplicates over data lines of one inline file."""
-    rows = [("file:/l/a.csv", number, line) for number, line in enumerate(lines, start=2)]
-    numbered = spark.createDataFrame(rows, "file_path STRING, line_number LONG, value STRING")
-    parsed = transform_parse_rows(numbered, {"file:/l/a.csv": parse_header(header)})
-    return transform_mark_duplicates(transform_validate(parsed))
+    """Run parse, validate and duplicates over the data lines of one inline file.
+
+    ``mid`` is the line's index in ``lines``, as a scan of one split numbers it.
+    """
+    rows = [("file:/l/a.csv", 0, mid, line) for mid, line in enumerate(lines)]
+    scanned = spark.createDataFrame(rows, "file_path STRING, block_start LONG, mid LONG, "
+                                          "value STRING")
+    parsed = transform_parse_rows(scanned, {"file:/l/a.csv": parse_header(header)})
+    rows = transform_rows(transform_checked(transform_validate(parsed)), header_mids=[])
+    duplicates = transform_duplicate_keys(rows, transform_repeated_ids(rows))
+    return transform_mark_duplicates(rows, duplicates)
 
 
 def _replace(line: str, column: str, value: str) -> str:
@@ -128,13 +139,25 @@ def test_rejection_reason(spark, line, reason, why):
 
 def test_duplicate_ids_keep_the_first_clean_occurrence(spark):
     lines = [
-        "5,A,7,0,General,50,60,70",    # line 2: kept
-        "6,B,7,0,General,50,60,999",   # line 3: rejected for its score
-        "5,C,7,0,General,50,60,70",    # line 4: duplicate of line 2
-        "6,D,7,0,General,50,60,70",    # line 5: kept, line 3 was not clean
+        "5,A,7,0,General,50,60,70",    # kept
+        "6,B,7,0,General,50,60,999",   # rejected for its score
+        "5,C,7,0,General,50,60,70",    # duplicate of the first line
+        "6,D,7,0,General,50,60,70",    # kept: the earlier 6 was not clean
     ]
-    reasons = {row.line_number: row.reject_reason for row in _validated(spark, lines).collect()}
-    assert reasons == {2: None, 3: "puntaje_ciencias_out_of_range", 4: "id_duplicate", 5: None}
+    reasons = {row.mid: row.reject_reason for row in _validated(spark, lines).collect()}
+    assert reasons == {0: None, 1: "puntaje_ciencias_out_of_range", 2: "id_duplicate", 3: None}
+
+
+@pytest.mark.parametrize("ids, distinct", [
+    ([], 0),
+    ([1, 2, 3], 3),
+    ([1, 2, 2, 32768, 32769, 32769 + 32768 * 5, 32769 + 32768 * 5], 5),
+])
+def test_id_counts_are_exact_across_bitmap_buckets(spark, ids, distinct):
+    rows = spark.createDataFrame([(i, None) for i in ids] + [(None, "id_missing")],
+                                 "id BIGINT, reject_reason STRING")
+    (counts,) = transform_id_counts(rows).collect()
+    assert (counts.clean_rows, counts.distinct_ids) == (len(ids), distinct)
 
 
 def test_clean_rows_are_typed_and_nameless(spark):
@@ -206,7 +229,10 @@ def test_run_clean_accounts_for_every_row_with_file_and_line(spark, data_dir):
                   ).encode() + b"4,Bad\xff,8,1,General,50,60,70\n",
         "c.csv": b"",
     })
-    report = run_clean(spark, ds, str(data_dir))
+    handed_over = []
+    report = run_clean(spark, ds, str(data_dir), on_clean_rows=lambda clean: handed_over.append(
+        sorted(row.id for row in clean.collect())))
+    assert handed_over == [[1, 3]]  # the statistics get exactly the clean rows
     assert {k: report[k] for k in ("files_in", "files_rejected", "rows_in", "rows_clean",
                                    "rows_rejected", "blank_lines")} == {
         "files_in": 3, "files_rejected": 1, "rows_in": 5, "rows_clean": 2,
