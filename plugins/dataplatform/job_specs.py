@@ -36,7 +36,11 @@ def clean_and_compute_statistics_job(ds, data_dir) -> SparkJob:
 
 
 def ingest_traffic_job(ds, data_dir) -> SparkJob:
-    return SparkJob("ingest_traffic", "zte_tad/ingest.py", _data_args(ds, data_dir))
+    return SparkJob("ingest_traffic", "zte_tad/ingest.py", _data_args(ds, data_dir), conf={
+        # A date is hundreds of small capture files, read by path: list them
+        # on the driver (milliseconds) rather than in a Spark job (seconds).
+        "spark.sql.sources.parallelPartitionDiscovery.threshold": "100000",
+    })
 
 
 def train_traffic_job(ds, data_dir, model_version, *, task_id: str = "train_traffic",
