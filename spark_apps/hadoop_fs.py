@@ -77,6 +77,11 @@ def read_first_line(spark, path: str) -> str:
         stream.close()
 
 
+def scan_uri(spark, path: str) -> str:
+    """``path`` as Spark's ``_metadata.file_path`` names it (URI-encoded: ``a%20b.csv``)."""
+    return spark.sparkContext._jvm.org.apache.hadoop.fs.Path(path).toUri().toString()
+
+
 def local_path(uri: str) -> str:
     """``file:/x/y`` -> ``/x/y`` for messages; other URIs unchanged."""
     return uri[len("file:"):] if uri.startswith("file:") else uri

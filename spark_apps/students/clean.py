@@ -31,6 +31,7 @@ from spark_apps.hadoop_fs import (
     local_path,
     read_first_line,
     remove_path,
+    scan_uri,
     write_text,
 )
 from spark_apps.layout import DataLayout, validate_ds
@@ -144,11 +145,14 @@ def transform_block_counts(checked: DataFrame) -> DataFrame:
 
 
 def transform_number_lines(keyed: DataFrame, offsets: DataFrame) -> DataFrame:
-    """Replace ``block_start, mid`` by each line's 1-based number within its file."""
+    """Replace a line's keys by its file (``source_file``) and 1-based line number.
+
+    ``offsets``: ``file_path, block_start, first_mid, first_line, source_file``.
+    """
     joined = keyed.join(F.broadcast(offsets), ["file_path", "block_start"])
     numbered = (F.col("first_line") + F.col("mid") - F.col("first_mid")).alias("line_number")
-    rest = [c for c in keyed.columns if c not in ("file_path", "block_start", "mid")]
-    return joined.select("file_path", numbered, *rest)
+    rest = [c for c in keyed.columns if c not in LINE_KEYS]
+    return joined.select("source_file", numbered, *rest)
 
 
 def transform_parse_rows(lines: DataFrame,
@@ -334,7 +338,7 @@ def transform_rejected_rows(final: DataFrame, lines: DataFrame, offsets: DataFra
                                                                       "reject_reason")
     raw = rejected.join(lines.select(*LINE_KEYS, "value"), list(LINE_KEYS))
     return transform_number_lines(raw, offsets).select(
-        F.col("file_path").alias("source_file"),
+        "source_file",
         "line_number",
         F.col("reject_reason").alias("reason"),
         F.col("value").alias("raw_line"),
@@ -423,14 +427,18 @@ def run_clean(spark: SparkSession, ds: str, data_dir: str,
         raise LandingError(f"every student CSV in {landing} is empty")
     # A blank first line is a missing header, and fails here.
     headers = read_headers(spark, readable)
+    # The scan names files by URI ("a%20b.csv"); messages use the listed path.
+    listed_as = {scan_uri(spark, path): path for path in readable}
 
     lines = extract_lines(spark, readable)
-    checked = transform_checked(transform_validate(transform_parse_rows(lines, headers)))
+    checked = transform_checked(transform_validate(transform_parse_rows(
+        lines, {uri: headers[path] for uri, path in listed_as.items()})))
     checked = checked.persist(StorageLevel.MEMORY_AND_DISK)
     blocks = [row.asDict() for row in transform_block_counts(checked).collect()]
     offsets = spark.createDataFrame(
-        block_line_offsets(blocks),
-        "file_path STRING, block_start LONG, first_mid LONG, first_line LONG")
+        [(*offset, listed_as[offset[0]]) for offset in block_line_offsets(blocks)],
+        "file_path STRING, block_start LONG, first_mid LONG, first_line LONG, "
+        "source_file STRING")
     header_mids = [block["first_mid"] for block in blocks if block["block_start"] == 0]
     blank_lines = sum(block["blank_lines"] for block in blocks)
 

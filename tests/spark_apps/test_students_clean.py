@@ -225,8 +225,9 @@ def test_run_clean_accounts_for_every_row_with_file_and_line(spark, data_dir):
                   "Ana,1,7,0,General,50,60,70,x\n"
                   "\n"
                   "Luis,2,NULL,0,General,50,60,70,x\n").encode(),
-        "b.csv": (HEADER + "\n1,Dup,7,0,General,50,60,70\n3,Eva,8,1,General,50,60,70\n"
-                  ).encode() + b"4,Bad\xff,8,1,General,50,60,70\n",
+        # A space in the name: the scan names the file "b%20x.csv".
+        "b x.csv": (HEADER + "\n1,Dup,7,0,General,50,60,70\n3,Eva,8,1,General,50,60,70\n"
+                    ).encode() + b"4,Bad\xff,8,1,General,50,60,70\n",
         "c.csv": b"",
     })
     handed_over = []
@@ -240,8 +241,8 @@ def test_run_clean_accounts_for_every_row_with_file_and_line(spark, data_dir):
     assert report["rejections"] == {"grado_not_integer": 1, "id_duplicate": 1,
                                     "invalid_utf8": 1}
     assert _quarantined(data_dir, ds) == [
-        ("a.csv", 4, "grado_not_integer"), ("b.csv", 2, "id_duplicate"),
-        ("b.csv", 4, "invalid_utf8")]
+        ("a.csv", 4, "grado_not_integer"), ("b x.csv", 2, "id_duplicate"),
+        ("b x.csv", 4, "invalid_utf8")]
     (extra,) = report["extra_columns"].values()
     assert extra == ["comentario"]
     files = json.loads((data_dir / "quarantine/students" / f"ds={ds}" / "files.json")
