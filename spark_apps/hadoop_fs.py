@@ -62,17 +62,20 @@ def write_text(spark, path: str, text: str) -> None:
         stream.close()
 
 
-def read_first_line(spark, path: str) -> str:
+def read_first_line(spark, path: str, max_bytes: int = 1 << 20) -> str:
     """The first line of a text file, decoded as UTF-8 (bad bytes replaced).
 
-    Lines end at ``\n``, ``\r\n`` or ``\r``, as in Spark's text source.
+    Read with Hadoop's ``LineReader``, as Spark's text source reads lines
+    (``\n``, ``\r\n`` or ``\r``), and cut at ``max_bytes``: a file without
+    a newline is not read whole into the driver.
     """
     fs, hadoop_path = _fs_and_path(spark, path)
     jvm = spark.sparkContext._jvm
     stream = fs.open(hadoop_path)
     try:
-        reader = jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8"))
-        return reader.readLine() or ""
+        line = jvm.org.apache.hadoop.io.Text()
+        jvm.org.apache.hadoop.util.LineReader(stream).readLine(line, max_bytes, max_bytes)
+        return line.toString()
     finally:
         stream.close()
 

@@ -38,6 +38,7 @@ from spark_apps.layout import DataLayout, validate_ds
 from spark_apps.session import build_spark_session
 from spark_apps.students.contract import (
     GRADE_RANGE,
+    MAX_AWARDS,
     REQUIRED_COLUMNS,
     SCORE_COLUMNS,
     SCORE_RANGE,
@@ -229,6 +230,8 @@ def rejection_checks() -> list[tuple]:
         *_integer_checks("id", 1, None, "id_not_positive"),
         *_integer_checks("grado", low_grade, high_grade, "grado_out_of_range"),
         *_integer_checks("num_premios", 0, None, "num_premios_negative"),
+        # Above what the INT column holds: under ANSI casts, a crash otherwise.
+        (F.col("num_premios").try_cast("long") > MAX_AWARDS, "num_premios_too_large"),
     ]
     for score in SCORE_COLUMNS:
         value = F.col(score).try_cast("double")
@@ -278,6 +281,21 @@ def transform_checked(validated: DataFrame) -> DataFrame:
 def transform_rows(checked: DataFrame, header_mids: Sequence[int]) -> DataFrame:
     """The data rows: every line but the files' headers and blank lines."""
     return checked.where(~F.col("blank") & ~F.col("mid").isin(list(header_mids)))
+
+
+# The bitmap proof shuffles one 4 KiB bitmap per bucket of 32,768 ids per
+# task: cheap for dense ids (1..10M is 306 buckets), not for sparse ones.
+ID_BITMAP_MAX_BUCKETS = 10_000
+
+
+def transform_id_bounds(rows: DataFrame) -> DataFrame:
+    """One row: the clean rows' ``low`` and ``high`` id."""
+    clean = rows.where(F.col("reject_reason").isNull())
+    return clean.agg(F.min("id").alias("low"), F.max("id").alias("high"))
+
+
+def id_bitmap_buckets(low: int, high: int) -> int:
+    return (high - 1) // 32768 - (low - 1) // 32768 + 1
 
 
 def transform_id_counts(rows: DataFrame) -> DataFrame:
@@ -430,11 +448,39 @@ def run_clean(spark: SparkSession, ds: str, data_dir: str,
     # The scan names files by URI ("a%20b.csv"); messages use the listed path.
     listed_as = {scan_uri(spark, path): path for path in readable}
 
-    lines = extract_lines(spark, readable)
+    # Split sizes follow the cores Spark has at planning time; pinned, the
+    # second scan (rejected lines) splits the files exactly as the first.
+    pinned = spark.conf.get("spark.sql.files.minPartitionNum", None)
+    spark.conf.set("spark.sql.files.minPartitionNum",
+                   pinned or str(spark.sparkContext.defaultParallelism))
+    cached: list[DataFrame] = []
+    try:
+        return _clean_listed(spark, ds, layout, listed, rejected_files, headers, listed_as,
+                             on_clean_rows, cached)
+    finally:
+        for frame in cached:
+            frame.unpersist()
+        if not pinned:
+            spark.conf.unset("spark.sql.files.minPartitionNum")
+
+
+def _clean_listed(spark: SparkSession, ds: str, layout: DataLayout,
+                  listed: Sequence[tuple[str, int]], rejected_files: Sequence[Mapping],
+                  headers: Mapping[str, Sequence[str]], listed_as: Mapping[str, str],
+                  on_clean_rows: Callable[[DataFrame], None] | None,
+                  cached: list[DataFrame]) -> dict:
+    """``run_clean`` from the scan on; what it caches goes into ``cached``."""
+    staging, quarantine = layout.staging(DATASET, ds), layout.quarantine(DATASET, ds)
+    lines = extract_lines(spark, list(listed_as.values()))
     checked = transform_checked(transform_validate(transform_parse_rows(
         lines, {uri: headers[path] for uri, path in listed_as.items()})))
     checked = checked.persist(StorageLevel.MEMORY_AND_DISK)
+    cached.append(checked)
     blocks = [row.asDict() for row in transform_block_counts(checked).collect()]
+    unread = sorted(set(listed_as) - {block["file_path"] for block in blocks})
+    if unread:
+        raise LandingError(f"{len(unread)} file(s) listed but not read: "
+                           f"{', '.join(listed_as[uri] for uri in unread[:5])}")
     offsets = spark.createDataFrame(
         [(*offset, listed_as[offset[0]]) for offset in block_line_offsets(blocks)],
         "file_path STRING, block_start LONG, first_mid LONG, first_line LONG, "
@@ -442,15 +488,13 @@ def run_clean(spark: SparkSession, ds: str, data_dir: str,
     header_mids = [block["first_mid"] for block in blocks if block["block_start"] == 0]
     blank_lines = sum(block["blank_lines"] for block in blocks)
 
-    rows = transform_rows(checked, header_mids)
-    final, cached = rows, [checked]
-    (ids,) = transform_id_counts(rows).collect()
-    if ids.distinct_ids < ids.clean_rows:
+    rows = final = transform_rows(checked, header_mids)
+    if ids_may_repeat(rows):
         repeated_ids = transform_repeated_ids(rows).cache()
         duplicate_keys = transform_duplicate_keys(rows, repeated_ids).cache()
+        cached += [repeated_ids, duplicate_keys]
         duplicate_keys.count()  # materialised, so that joins with it are broadcasts
         final = transform_mark_duplicates(rows, duplicate_keys)
-        cached += [repeated_ids, duplicate_keys]
     reason_counts = {row.reject_reason: row["count"]
                      for row in final.groupBy("reject_reason").count().collect()}
     report = quality_report(ds, len(listed), rejected_files, reason_counts, blank_lines,
@@ -463,16 +507,30 @@ def run_clean(spark: SparkSession, ds: str, data_dir: str,
                                          f"{quarantine}/rows")
         # The raw lines come from a second scan: it must find every one.
         if quarantined != report["rows_rejected"]:
-            raise RuntimeError(f"quarantined {quarantined} rows of {report['rows_rejected']} "
-                               f"rejected: the second scan of {landing} did not match the first")
+            raise RuntimeError(
+                f"quarantined {quarantined} rows of {report['rows_rejected']} rejected: "
+                f"the second scan of {layout.landing(DATASET, ds)} did not match the first")
     if rejected_files:
         write_text(spark, f"{quarantine}/files.json", json.dumps(rejected_files, indent=2))
     write_text(spark, f"{staging}/quality.json", json.dumps(report, indent=2))
     if on_clean_rows and report["rows_clean"]:
         on_clean_rows(clean)
-    for frame in cached:
-        frame.unpersist()
     return report
+
+
+def ids_may_repeat(rows: DataFrame) -> bool:
+    """False when an exact bitmap count proves every clean id distinct.
+
+    Sparse ids (too many buckets for the bitmaps) return True: the exact
+    group-by of ``transform_repeated_ids`` then decides.
+    """
+    (bounds,) = transform_id_bounds(rows).collect()
+    if bounds.low is None:
+        return False
+    if id_bitmap_buckets(bounds.low, bounds.high) > ID_BITMAP_MAX_BUCKETS:
+        return True
+    (ids,) = transform_id_counts(rows).collect()
+    return ids.distinct_ids < ids.clean_rows
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -14,6 +14,8 @@ SCORE_COLUMNS = ("puntaje_mat", "puntaje_ing", "puntaje_ciencias")
 # Subjects of students_score_summary: the three scores and the award count.
 SUMMARY_SUBJECTS = (*SCORE_COLUMNS, "num_premios")
 GRADE_RANGE = (1, 12)
+# num_premios is stored as a 32-bit integer.
+MAX_AWARDS = 2**31 - 1
 SCORE_RANGE = (0.0, 100.0)
 
 # Every reason a row can be rejected for, in the order the checks run: a row
@@ -25,6 +27,7 @@ REJECTION_REASONS = (
     "id_missing", "id_not_integer", "id_not_positive",
     "grado_missing", "grado_not_integer", "grado_out_of_range",
     "num_premios_missing", "num_premios_not_integer", "num_premios_negative",
+    "num_premios_too_large",
     *(f"{score}_{fault}" for score in SCORE_COLUMNS
       for fault in ("missing", "not_number", "out_of_range")),
     "id_duplicate",

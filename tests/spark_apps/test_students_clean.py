@@ -8,8 +8,11 @@ import pytest
 from pyspark.testing import assertDataFrameEqual
 
 from spark_apps.students.clean import (
+    ID_BITMAP_MAX_BUCKETS,
     LandingError,
     block_line_offsets,
+    id_bitmap_buckets,
+    ids_may_repeat,
     normalise_programa,
     run_clean,
     transform_checked,
@@ -112,6 +115,9 @@ REASON_CASES = [
     (_replace(GOOD, "num_premios", ""), "num_premios_missing", "no award count"),
     (_replace(GOOD, "num_premios", "dos"), "num_premios_not_integer", "a word"),
     (_replace(GOOD, "num_premios", "-1"), "num_premios_negative", "below 0"),
+    (_replace(GOOD, "num_premios", "2147483648"), "num_premios_too_large",
+     "beyond a 32-bit integer: a crash under ANSI casts otherwise"),
+    (_replace(GOOD, "num_premios", "2147483647"), None, "the largest award count kept"),
     (_replace(GOOD, "puntaje_mat", ""), "puntaje_mat_missing", "no maths score"),
     (_replace(GOOD, "puntaje_mat", "NaN"), "puntaje_mat_not_number", "NaN is not a score"),
     (_replace(GOOD, "puntaje_mat", "100.5"), "puntaje_mat_out_of_range", "above 100"),
@@ -158,6 +164,24 @@ def test_id_counts_are_exact_across_bitmap_buckets(spark, ids, distinct):
                                  "id BIGINT, reject_reason STRING")
     (counts,) = transform_id_counts(rows).collect()
     assert (counts.clean_rows, counts.distinct_ids) == (len(ids), distinct)
+
+
+def test_id_bitmap_buckets_count_the_32768_id_ranges():
+    assert id_bitmap_buckets(1, 32768) == 1
+    assert id_bitmap_buckets(1, 32769) == 2
+    assert id_bitmap_buckets(1, 10_000_000) == 306
+    assert id_bitmap_buckets(10**17, 10**18) > ID_BITMAP_MAX_BUCKETS
+
+
+@pytest.mark.parametrize("ids, may_repeat", [
+    ([], False),
+    ([1, 2, 3], False),                 # dense, proven distinct by the bitmaps
+    ([1, 2, 2], True),                  # dense, a repeat
+    ([1, 10**17], True),                # too sparse for bitmaps: the group-by decides
+])
+def test_ids_may_repeat(spark, ids, may_repeat):
+    rows = spark.createDataFrame([(i, None) for i in ids], "id BIGINT, reject_reason STRING")
+    assert ids_may_repeat(rows) is may_repeat
 
 
 def test_clean_rows_are_typed_and_nameless(spark):

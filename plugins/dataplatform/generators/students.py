@@ -57,6 +57,7 @@ DEFECTS = {
     "num_premios_missing": lambda row: [*row[:3], "", *row[4:]],
     "num_premios_not_integer": lambda row: [*row[:3], "dos", *row[4:]],
     "num_premios_negative": lambda row: [*row[:3], "-1", *row[4:]],
+    "num_premios_too_large": lambda row: [*row[:3], "2147483648", *row[4:]],
     "puntaje_mat_missing": lambda row: [*row[:5], "", *row[6:]],
     "puntaje_mat_not_number": lambda row: [*row[:5], "n/a", *row[6:]],
     "puntaje_mat_out_of_range": lambda row: [*row[:5], "104", *row[6:]],
