@@ -37,6 +37,7 @@ from spark_apps.hadoop_fs import (
 from spark_apps.layout import DataLayout, validate_ds
 from spark_apps.session import build_spark_session
 from spark_apps.students.contract import (
+    CLEAN_TYPES,
     GRADE_RANGE,
     MAX_AWARDS,
     REQUIRED_COLUMNS,
@@ -52,9 +53,6 @@ from spark_apps.students.statistics import run_statistics
 DATASET = "students"
 # A line's key: its file, its split and its position in the scan.
 LINE_KEYS = ("file_path", "block_start", "mid")
-# The staged clean rows, in order (``statistics.CLEAN_SCHEMA``).
-CLEAN_TYPES = {"id": "long", "grado": "int", "num_premios": "int", "programa": "string",
-               **{score: "double" for score in SCORE_COLUMNS}}
 INTEGER_PATTERN = r"^[+-]?[0-9]{1,18}$"
 NUMBER_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 # A well-formed quoted field: a whole field between quotes, inner quotes
@@ -88,8 +86,8 @@ def extract_lines(spark: SparkSession, files: Sequence[str]) -> DataFrame:
 
     ``mid`` grows with the position inside a split and is unique, so it keys a
     line; with ``block_start`` it also gives the line's number (see
-    ``block_line_offsets``). Scanning the same files again in the same session
-    gives every line the same ``mid``.
+    ``block_line_offsets``). Scanning the same files again with the same split
+    sizes (``run_clean`` pins them) gives every line the same ``mid``.
     """
     return spark.read.text(list(files)).select(
         F.col("_metadata.file_path").alias("file_path"),
@@ -455,8 +453,8 @@ def run_clean(spark: SparkSession, ds: str, data_dir: str,
                    pinned or str(spark.sparkContext.defaultParallelism))
     cached: list[DataFrame] = []
     try:
-        return _clean_listed(spark, ds, layout, listed, rejected_files, headers, listed_as,
-                             on_clean_rows, cached)
+        return _clean_listed(spark, ds, layout, len(listed), rejected_files, headers,
+                             listed_as, on_clean_rows, cached)
     finally:
         for frame in cached:
             frame.unpersist()
@@ -465,7 +463,7 @@ def run_clean(spark: SparkSession, ds: str, data_dir: str,
 
 
 def _clean_listed(spark: SparkSession, ds: str, layout: DataLayout,
-                  listed: Sequence[tuple[str, int]], rejected_files: Sequence[Mapping],
+                  files_in: int, rejected_files: Sequence[Mapping],
                   headers: Mapping[str, Sequence[str]], listed_as: Mapping[str, str],
                   on_clean_rows: Callable[[DataFrame], None] | None,
                   cached: list[DataFrame]) -> dict:
@@ -497,7 +495,7 @@ def _clean_listed(spark: SparkSession, ds: str, layout: DataLayout,
         final = transform_mark_duplicates(rows, duplicate_keys)
     reason_counts = {row.reject_reason: row["count"]
                      for row in final.groupBy("reject_reason").count().collect()}
-    report = quality_report(ds, len(listed), rejected_files, reason_counts, blank_lines,
+    report = quality_report(ds, files_in, rejected_files, reason_counts, blank_lines,
                             {path: extra_columns(h) for path, h in headers.items()})
 
     clean = transform_clean_rows(final)

@@ -11,6 +11,10 @@ REQUIRED_COLUMNS = (
     "puntaje_mat", "puntaje_ing", "puntaje_ciencias",
 )
 SCORE_COLUMNS = ("puntaje_mat", "puntaje_ing", "puntaje_ciencias")
+# The staged clean rows, in order: no name, typed.
+CLEAN_TYPES = {"id": "bigint", "grado": "int", "num_premios": "int", "programa": "string",
+               **{score: "double" for score in SCORE_COLUMNS}}
+CLEAN_SCHEMA = ", ".join(f"{column} {kind}" for column, kind in CLEAN_TYPES.items())
 # Subjects of students_score_summary: the three scores and the award count.
 SUMMARY_SUBJECTS = (*SCORE_COLUMNS, "num_premios")
 GRADE_RANGE = (1, 12)

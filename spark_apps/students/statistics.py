@@ -17,10 +17,6 @@ from pyspark.sql import functions as F
 
 from spark_apps.students.contract import SCORE_COLUMNS, SUMMARY_SUBJECTS
 
-CLEAN_SCHEMA = (
-    "id BIGINT, grado INT, num_premios INT, programa STRING, "
-    "puntaje_mat DOUBLE, puntaje_ing DOUBLE, puntaje_ciencias DOUBLE"
-)
 AVERAGED = (*SCORE_COLUMNS, "num_premios")
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from spark_apps.students.contract import CLEAN_SCHEMA
 from spark_apps.students.statistics import (
-    CLEAN_SCHEMA,
     transform_awards_correlation,
     transform_by_grade,
     transform_by_programa,
