@@ -38,7 +38,13 @@ import pendulum
 from airflow.sdk import dag, task
 from dataplatform.assets import STUDENT_ASSETS
 from dataplatform.job_specs import clean_and_compute_statistics_job
-from dataplatform.pipeline_tasks import partition_params, quality_gate_task, resolve_partition
+from dataplatform.metrics import task_duration_callback
+from dataplatform.pipeline_tasks import (
+    name_published_partition,
+    partition_params,
+    quality_gate_task,
+    resolve_partition,
+)
 from dataplatform.settings import PlatformSettings
 from dataplatform.spark_jobs import spark_job_task
 
@@ -52,16 +58,19 @@ SETTINGS = PlatformSettings.from_env()
     max_active_runs=4,
     tags=["students", "spark", "nightly"],
     default_args={"owner": "data-platform", "retries": SETTINGS.task_retries,
-                  "retry_delay": timedelta(minutes=5)},
+                  "retry_delay": timedelta(minutes=5),
+                  "on_success_callback": task_duration_callback(SETTINGS.data_dir, "students")},
     params=partition_params(SETTINGS),
     doc_md=__doc__,
 )
 def students_nightly():
     @task(outlets=STUDENT_ASSETS)
-    def publish(partition_ds: str) -> dict:
-        from dataplatform.students import publish_students
+    def publish(partition_ds: str, outlet_events=None) -> dict:
+        from dataplatform.students import DATASET, publish_students
 
-        return publish_students(SETTINGS, partition_ds)
+        counts = publish_students(SETTINGS, partition_ds)
+        name_published_partition(outlet_events, STUDENT_ASSETS, DATASET, partition_ds)
+        return counts
 
     partition_ds = resolve_partition()
     clean_and_statistics = spark_job_task(

@@ -47,7 +47,13 @@ import pendulum
 from airflow.sdk import Param, dag, task
 from dataplatform.assets import TRAFFIC_ASSETS
 from dataplatform.job_specs import DEFAULT_TRAINING, ingest_traffic_job, train_traffic_job
-from dataplatform.pipeline_tasks import partition_params, quality_gate_task, resolve_partition
+from dataplatform.metrics import task_duration_callback
+from dataplatform.pipeline_tasks import (
+    name_published_partition,
+    partition_params,
+    quality_gate_task,
+    resolve_partition,
+)
 from dataplatform.settings import PlatformSettings
 from dataplatform.spark_jobs import spark_job_task
 
@@ -61,7 +67,8 @@ SETTINGS = PlatformSettings.from_env()
     max_active_runs=2,
     tags=["zte_tad", "spark", "ml", "nightly"],
     default_args={"owner": "data-platform", "retries": SETTINGS.task_retries,
-                  "retry_delay": timedelta(minutes=5)},
+                  "retry_delay": timedelta(minutes=5),
+                  "on_success_callback": task_duration_callback(SETTINGS.data_dir, "zte_tad")},
     params={
         **partition_params(SETTINGS),
         "algorithm": Param(DEFAULT_TRAINING["algorithm"],
@@ -92,10 +99,13 @@ def zte_tad_training():
         return promote_if_better(SETTINGS, partition_ds, model_version)
 
     @task(outlets=TRAFFIC_ASSETS)
-    def publish(partition_ds: str, model_version: str, decision: dict) -> dict:
-        from dataplatform.zte_tad import publish_traffic
+    def publish(partition_ds: str, model_version: str, decision: dict,
+                outlet_events=None) -> dict:
+        from dataplatform.zte_tad import DATASET, publish_traffic
 
-        return publish_traffic(SETTINGS, partition_ds, model_version, decision["promoted"])
+        counts = publish_traffic(SETTINGS, partition_ds, model_version, decision["promoted"])
+        name_published_partition(outlet_events, TRAFFIC_ASSETS, DATASET, partition_ds)
+        return counts
 
     partition_ds = resolve_partition()
     ingest = spark_job_task(ingest_traffic_job(partition_ds, SETTINGS.data_dir), SETTINGS)

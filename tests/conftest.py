@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -137,3 +138,40 @@ def on_cluster(cluster, data_dir: Path) -> dict[str, str]:
 def completed_applications(cluster) -> list[str]:
     """Names of the applications the master has finished, one per run."""
     return [app["name"] for app in cluster.status()["completedapps"]]
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory):
+    """A real Postgres on 127.0.0.1 (Debian `postgresql`), with a random password."""
+    from services import PostgresServer, postgres_bin_dir
+
+    require(postgres_bin_dir() is not None,
+            "Postgres is not installed (Debian: apt-get install postgresql)")
+    # Not under pytest's temp root: as root, Postgres runs as `postgres`, which
+    # must be able to reach its folder.
+    server = PostgresServer(Path(tempfile.mkdtemp(prefix="platform-postgres-")))
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(server.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def prometheus(tmp_path_factory):
+    """A real Pushgateway and a Prometheus scraping it (Debian packages)."""
+    from services import Prometheus, Pushgateway
+
+    for binary, package in (("prometheus", "prometheus"),
+                            ("prometheus-pushgateway", "prometheus-pushgateway")):
+        require(shutil.which(binary) is not None,
+                f"{binary} is not installed (Debian: apt-get install {package})")
+    root = tmp_path_factory.mktemp("prometheus")
+    gateway = Pushgateway(root / "pushgateway")
+    gateway.start()
+    server = Prometheus(root / "prometheus", gateway)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        gateway.stop()

@@ -44,3 +44,9 @@ def quality_gate_task(settings: PlatformSettings, dataset: str):
             raise AirflowFailException(str(error)) from None  # retrying cannot help
 
     return quality_gate
+
+
+def name_published_partition(outlet_events, assets, dataset: str, ds: str) -> None:
+    """Say in each asset event which date was published, for platform_metrics."""
+    for asset in assets:
+        outlet_events[asset].extra = {"dataset": dataset, "ds": ds}

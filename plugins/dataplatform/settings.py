@@ -28,6 +28,8 @@ class PlatformSettings:
     docker_network: str | None = None
     # Tasks the zte_tad_scaling DAG lays out: 1..N executors.
     scaling_max_executors: int = 4
+    # Where platform_metrics pushes run metrics; None: stored, not pushed.
+    pushgateway_url: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> PlatformSettings:
@@ -57,6 +59,7 @@ class PlatformSettings:
             docker_network=env.get("PLATFORM_DOCKER_NETWORK") or None,
             scaling_max_executors=int(env.get("PLATFORM_SCALING_MAX_EXECUTORS")
                                       or cls.scaling_max_executors),
+            pushgateway_url=env.get("PLATFORM_PUSHGATEWAY_URL") or None,
         )
 
     @property

@@ -93,4 +93,10 @@ TABLES = {table.name: table for table in (
     PublishedTable("data_quality_rejections", (
         ("ds", "date"), ("dataset", "text"), ("reason", "text"), ("rows", "int")),
         partition_keys=("ds", "dataset")),
+    # A run's metrics as Prometheus sees them: labels besides dataset and ds,
+    # as a JSON object (dataplatform.metrics).
+    PublishedTable("pipeline_metrics", (
+        ("ds", "date"), ("dataset", "text"), ("metric", "text"), ("labels", "text"),
+        ("value", "float")),
+        partition_keys=("ds", "dataset")),
 )}

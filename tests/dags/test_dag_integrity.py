@@ -8,7 +8,8 @@ from dataplatform.settings import REPO_ROOT
 
 DAGS_FOLDER = REPO_ROOT / "dags"
 NIGHTLY_DAGS = {"students_nightly", "zte_tad_training"}
-PLATFORM_DAGS = NIGHTLY_DAGS | {"zte_tad_scaling"}  # the last one is run by hand
+# zte_tad_scaling is run by hand; platform_metrics runs when a pipeline publishes.
+PLATFORM_DAGS = NIGHTLY_DAGS | {"zte_tad_scaling", "platform_metrics"}
 
 
 @pytest.fixture(scope="module")
@@ -77,3 +78,15 @@ def test_zte_tad_scaling_trains_one_executor_count_after_the_other(dagbag):
     assert {t.task_id for t in trainings} <= publish.upstream_task_ids
     assert publish.trigger_rule == "none_failed_min_one_success"
     assert dag.params["max_executors"] == 2
+
+
+def test_platform_metrics_runs_on_what_both_pipelines_publish(dagbag):
+    from airflow.sdk import Asset
+
+    (asset,) = dagbag.dags["platform_metrics"].schedule
+    assert isinstance(asset, Asset) and asset.name == "data_quality"
+    for dag_id in NIGHTLY_DAGS:
+        dag = dagbag.dags[dag_id]
+        assert asset in dag.get_task("publish").outlets, dag_id
+        # every task's duration goes into the run's metrics
+        assert all(task.on_success_callback for task in dag.tasks), dag_id

@@ -1,0 +1,103 @@
+"""The serving database on a real Postgres: the same rows as SQLite, replaced on rerun."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+from dataplatform.metrics import refresh_metrics
+from dataplatform.publish import publish_slice
+from dataplatform.settings import PlatformSettings
+from dataplatform.tables import TABLES
+from dataplatform.zte_tad import traffic_tables
+from test_run_metrics import DS, VERSION, evaluation, quality
+
+STUDENT_TABLES = {
+    "students_score_summary": pa.table({
+        "subject": ["puntaje_mat", "num_premios"], "n": [3, 3],
+        "mean": [70.0, 1.0 / 3.0], "stddev": [10.0, 0.5773502691896257],
+        "min": [60.0, 0.0], "max": [80.0, 1.0]}),
+    "students_by_grade": pa.table({
+        "grado": [9, 10], "n_students": [2, 1], "avg_puntaje_mat": [65.0, 80.0],
+        "avg_puntaje_ing": [70.5, 90.0], "avg_puntaje_ciencias": [50.25, 60.0],
+        "avg_num_premios": [0.5, 0.0]}),
+    "students_by_programa": pa.table({
+        "programa": ["Academico", "Tecnico"], "n_students": [2, 1],
+        "avg_puntaje_mat": [65.0, 80.0], "avg_puntaje_ing": [70.5, 90.0],
+        "avg_puntaje_ciencias": [50.25, 60.0], "avg_num_premios": [0.5, 0.0]}),
+    "students_awards_correlation": pa.table({
+        "subject": ["puntaje_mat"], "n": [3], "pearson_r": [-0.8660254037844387]}),
+}
+
+
+def publish_both(settings: PlatformSettings, rows_in: int) -> None:
+    students = {**STUDENT_TABLES, **quality(rows_in, {"id_missing": 1})}
+    publish_slice(settings.data_dir, settings.warehouse_url,
+                  {"ds": DS, "dataset": "students"}, students)
+    traffic = {**traffic_tables(evaluation(0.9, 0.6), promoted=False),
+               **quality(rows_in * 10, {"file_unreadable": 7})}
+    publish_slice(settings.data_dir, settings.warehouse_url,
+                  {"ds": DS, "dataset": "zte_tad", "model_version": VERSION}, traffic)
+
+
+def every_row(url: str) -> dict[str, list[tuple]]:
+    """Each table's rows, typed by the contract; metric values aside (a timestamp)."""
+    engine = sa.create_engine(url)
+    metadata = sa.MetaData()
+    found = {}
+    with engine.connect() as connection:
+        for name, definition in TABLES.items():
+            if not sa.inspect(engine).has_table(name):
+                continue
+            table = definition.sql_table(metadata)
+            columns = [table.c[c] for c in definition.column_names if c != "value"]
+            found[name] = sorted(tuple(row) for row in connection.execute(sa.select(*columns)))
+    engine.dispose()
+    return found
+
+
+@pytest.fixture
+def postgres_settings(postgres, tmp_path) -> PlatformSettings:
+    engine = sa.create_engine(postgres.url)
+    with engine.begin() as connection:  # each test starts from an empty database
+        for name in TABLES:
+            connection.execute(sa.text(f"DROP TABLE IF EXISTS {name}"))
+    engine.dispose()
+    return PlatformSettings.from_env({"PLATFORM_DATA_DIR": str(tmp_path / "pg"),
+                                      "PLATFORM_WAREHOUSE_URL": postgres.url})
+
+
+def test_postgres_holds_what_sqlite_holds_and_a_rerun_replaces_it(postgres_settings, tmp_path):
+    sqlite_settings = PlatformSettings.from_env({"PLATFORM_DATA_DIR": str(tmp_path / "lite")})
+    for settings in (postgres_settings, sqlite_settings):
+        publish_both(settings, rows_in=50)
+        refresh_metrics(settings, [("students", DS), ("zte_tad", DS)], gateway_url=None)
+    first = every_row(postgres_settings.warehouse_url)
+    assert first == every_row(sqlite_settings.warehouse_url)
+    assert len(first["students_by_grade"]) == 2
+    day = dt.date.fromisoformat(DS)
+    assert first["data_quality"] == [(day, "students", 50, 49, 1, 3, 1),
+                                     (day, "zte_tad", 500, 493, 7, 3, 1)]
+
+    publish_both(postgres_settings, rows_in=50)  # the rerun of the same date
+    refresh_metrics(postgres_settings, [("students", DS), ("zte_tad", DS)], gateway_url=None)
+    assert every_row(postgres_settings.warehouse_url) == first
+
+    publish_both(postgres_settings, rows_in=60)  # a rerun on new input replaces the date
+    rows = every_row(postgres_settings.warehouse_url)["data_quality"]
+    assert [(row[1], row[2]) for row in rows] == [("students", 60), ("zte_tad", 600)]
+
+
+def test_types_survive_postgres(postgres_settings):
+    publish_both(postgres_settings, rows_in=50)
+    engine = sa.create_engine(postgres_settings.warehouse_url)
+    with engine.connect() as connection:
+        (stddev,) = connection.execute(sa.text(
+            "SELECT stddev FROM students_score_summary WHERE subject = 'num_premios'")).one()
+        (promoted,) = connection.execute(sa.text(
+            "SELECT DISTINCT promoted FROM traffic_model_metrics")).one()
+    engine.dispose()
+    assert stddev == 0.5773502691896257  # double precision, not a rounded float4
+    assert promoted is False
