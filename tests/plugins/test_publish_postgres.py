@@ -4,42 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 from dataplatform.metrics import refresh_metrics
-from dataplatform.publish import publish_slice
 from dataplatform.settings import PlatformSettings
 from dataplatform.tables import TABLES
-from dataplatform.zte_tad import traffic_tables
-from test_run_metrics import DS, VERSION, evaluation, quality
-
-STUDENT_TABLES = {
-    "students_score_summary": pa.table({
-        "subject": ["puntaje_mat", "num_premios"], "n": [3, 3],
-        "mean": [70.0, 1.0 / 3.0], "stddev": [10.0, 0.5773502691896257],
-        "min": [60.0, 0.0], "max": [80.0, 1.0]}),
-    "students_by_grade": pa.table({
-        "grado": [9, 10], "n_students": [2, 1], "avg_puntaje_mat": [65.0, 80.0],
-        "avg_puntaje_ing": [70.5, 90.0], "avg_puntaje_ciencias": [50.25, 60.0],
-        "avg_num_premios": [0.5, 0.0]}),
-    "students_by_programa": pa.table({
-        "programa": ["Academico", "Tecnico"], "n_students": [2, 1],
-        "avg_puntaje_mat": [65.0, 80.0], "avg_puntaje_ing": [70.5, 90.0],
-        "avg_puntaje_ciencias": [50.25, 60.0], "avg_num_premios": [0.5, 0.0]}),
-    "students_awards_correlation": pa.table({
-        "subject": ["puntaje_mat"], "n": [3], "pearson_r": [-0.8660254037844387]}),
-}
-
-
-def publish_both(settings: PlatformSettings, rows_in: int) -> None:
-    students = {**STUDENT_TABLES, **quality(rows_in, {"id_missing": 1})}
-    publish_slice(settings.data_dir, settings.warehouse_url,
-                  {"ds": DS, "dataset": "students"}, students)
-    traffic = {**traffic_tables(evaluation(0.9, 0.6), promoted=False),
-               **quality(rows_in * 10, {"file_unreadable": 7})}
-    publish_slice(settings.data_dir, settings.warehouse_url,
-                  {"ds": DS, "dataset": "zte_tad", "model_version": VERSION}, traffic)
+from sample_tables import DS, publish_both
 
 
 def every_row(url: str) -> dict[str, list[tuple]]:

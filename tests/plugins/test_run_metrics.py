@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 from dataplatform.metrics import (
@@ -18,49 +17,13 @@ from dataplatform.metrics import (
     record_task_duration,
     refresh_metrics,
 )
-from dataplatform.publish import publish_slice
 from dataplatform.settings import PlatformSettings
-from dataplatform.zte_tad import traffic_tables
-
-DS = "2026-03-04"
-VERSION = "20260304-decision_tree-flow-0badc0de"
-
-
-def quality(rows_in: int, rejections: dict[str, int]) -> dict[str, pa.Table]:
-    rejected = sum(rejections.values())
-    return {
-        "data_quality": pa.table({"rows_in": [rows_in], "rows_clean": [rows_in - rejected],
-                                  "rows_rejected": [rejected], "files_in": [3],
-                                  "files_rejected": [1]}),
-        "data_quality_rejections": pa.table({
-            "reason": pa.array(list(rejections), pa.string()),
-            "rows": pa.array(list(rejections.values()), pa.int64())}),
-    }
-
-
-def evaluation(f1_random: float, f1_held_out: float) -> dict:
-    def split(f1: float) -> dict:
-        return {"accuracy": f1 + 0.01, "weighted_precision": f1 + 0.02,
-                "weighted_recall": f1 + 0.01, "f1": f1, "train_rows": 80, "test_rows": 20,
-                "train_seconds": 1.5,
-                "per_class": [{"category": "Music", "precision": f1, "recall": f1, "f1": f1,
-                               "support": 20}],
-                "confusion": [("Music", "Music", 20)]}
-
-    return {"algorithm": "decision_tree",
-            "splits": {"random": split(f1_random), "holdout_capture": split(f1_held_out)}}
+from sample_tables import DS, VERSION, publish_traffic_date
 
 
 @pytest.fixture
 def settings(tmp_path) -> PlatformSettings:
     return PlatformSettings.from_env({"PLATFORM_DATA_DIR": str(tmp_path)})
-
-
-def publish_traffic_date(settings: PlatformSettings, ds: str = DS) -> None:
-    tables = traffic_tables(evaluation(0.9, 0.6), promoted=True)
-    tables.update(quality(100, {"file_unreadable": 4, "missing_column": 2}))
-    publish_slice(settings.data_dir, settings.warehouse_url,
-                  {"ds": ds, "dataset": "zte_tad", "model_version": VERSION}, tables)
 
 
 def by_name(samples) -> dict[tuple, float]:
