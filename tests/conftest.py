@@ -175,3 +175,16 @@ def prometheus(tmp_path_factory):
     finally:
         server.stop()
         gateway.stop()
+
+
+@pytest.fixture
+def chromium(tmp_path):
+    """A headless Chromium (Debian `chromium`) driven over the DevTools protocol."""
+    from services import Chromium, chromium_binary
+
+    require(chromium_binary() is not None,
+            "Chromium is not installed (Debian: apt-get install chromium)")
+    browser = Chromium(tmp_path / "chromium")
+    browser.start()
+    yield browser
+    browser.stop()

@@ -7,6 +7,7 @@ password: Postgres gets a random one per start.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -15,6 +16,7 @@ import secrets
 import shutil
 import subprocess
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -96,13 +98,22 @@ class PostgresServer:
         self._run(str(self.bin / "pg_ctl"), "-D", str(data), "-l", str(self.root / "log"),
                   "-w", "-t", "60", "-o",
                   f"-p {self.port} -k {sockets} -c listen_addresses=127.0.0.1", "start")
-        self._run(str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
-                  "-U", self.user, self.database, env={**os.environ, "PGPASSWORD": self.password})
+        self.create_database(self.database)
 
     @property
     def url(self) -> str:
+        return self.database_url(self.database)
+
+    def database_url(self, database: str) -> str:
         return (f"postgresql+psycopg2://{self.user}:{urllib.parse.quote(self.password)}"
-                f"@127.0.0.1:{self.port}/{self.database}")
+                f"@127.0.0.1:{self.port}/{database}")
+
+    def create_database(self, database: str) -> str:
+        """A new, empty database; returns its SQLAlchemy URL."""
+        subprocess.run([str(self.bin / "createdb"), "-h", "127.0.0.1", "-p", str(self.port),
+                        "-U", self.user, database], check=True, capture_output=True,
+                       env={**os.environ, "PGPASSWORD": self.password})
+        return self.database_url(database)
 
     def stop(self) -> None:
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast",
@@ -183,5 +194,141 @@ class Prometheus:
             time.sleep(0.5)
 
     def stop(self) -> None:
+        if self.process:
+            stop(self.process)
+
+
+# --- Airflow's api-server and a headless Chromium -----------------------------------------
+
+
+class ApiServer:
+    """``airflow api-server`` on a free port, with one viewer whose password is random."""
+
+    def __init__(self, root: Path, env: dict[str, str]):
+        self.root = root
+        self.port = free_port()
+        self.user = "viewer"
+        self.password = secrets.token_urlsafe(24)
+        self.env = env
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        import sys
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        passwords = self.root / "passwords.json"
+        passwords.touch(mode=0o600)
+        passwords.write_text(json.dumps({self.user: self.password}))
+        env = {**self.env,
+               "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.user}:viewer",
+               "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+               "AIRFLOW__API__BASE_URL": self.url}
+        self.log = self.root / "api-server.log"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1",
+             "--port", str(self.port), "--workers", "1"],
+            env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
+        wait_for_http(f"{self.url}/api/v2/monitor/health", timeout=180, process=self.process,
+                      log=self.log)
+
+    def token(self) -> str:
+        request = urllib.request.Request(
+            f"{self.url}/auth/token", method="POST",
+            data=json.dumps({"username": self.user, "password": self.password}).encode(),
+            headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.load(response)["access_token"]
+
+    def get(self, path: str, token: str | None = None) -> tuple[int, bytes]:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        request = urllib.request.Request(f"{self.url}{path}", headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def stop(self) -> None:
+        if self.process:
+            stop(self.process)
+
+
+def chromium_binary() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+class Chromium:
+    """Headless Chromium driven over the DevTools protocol (no driver, no Selenium)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.process: subprocess.Popen | None = None
+        self._connection = contextlib.ExitStack()
+        self._socket = None
+        self._next_id = 0
+
+    def start(self) -> None:
+        from websockets.sync.client import connect
+
+        profile = self.root / "profile"
+        profile.mkdir(parents=True, exist_ok=True)
+        command = [chromium_binary(), "--headless", "--disable-gpu", "--no-first-run",
+                   "--disable-dev-shm-usage", "--remote-debugging-port=0",
+                   f"--user-data-dir={profile}", "--window-size=1280,900", "about:blank"]
+        if os.geteuid() == 0:
+            command.insert(1, "--no-sandbox")  # Chromium's sandbox refuses to run as root
+        self.log = self.root / "chromium.log"
+        self.process = subprocess.Popen(command, stdout=self.log.open("w"),
+                                        stderr=subprocess.STDOUT)
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 60
+        while not (port_file.exists() and port_file.read_text().strip()):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"chromium did not start:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        port = int(port_file.read_text().split()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as answer:
+            page = next(t for t in json.load(answer) if t["type"] == "page")
+        self._socket = self._connection.enter_context(
+            connect(page["webSocketDebuggerUrl"], max_size=None))
+        self.call("Page.enable")
+
+    def call(self, method: str, **params) -> dict:
+        self._next_id += 1
+        self._socket.send(json.dumps({"id": self._next_id, "method": method, "params": params}))
+        while True:
+            message = json.loads(self._socket.recv(timeout=60))
+            if message.get("id") == self._next_id:
+                if "error" in message:
+                    raise RuntimeError(f"{method}: {message['error']}")
+                return message["result"]
+
+    def open(self, url: str, cookies: dict[str, str]) -> None:
+        for name, value in cookies.items():
+            self.call("Network.setCookie", name=name, value=value, url=url)
+        self.call("Page.navigate", url=url)
+        deadline = time.monotonic() + 60
+        loaded = f"location.href === {json.dumps(url)} && document.readyState === 'complete'"
+        while not self.evaluate(loaded):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{url} did not finish loading")
+            time.sleep(0.2)
+
+    def evaluate(self, expression: str):
+        return self.call("Runtime.evaluate", expression=expression,
+                         returnByValue=True)["result"].get("value")
+
+    def screenshot(self, path: Path) -> None:
+        import base64
+
+        shot = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        path.write_bytes(base64.b64decode(shot["data"]))
+
+    def stop(self) -> None:
+        self._connection.close()
         if self.process:
             stop(self.process)

@@ -145,10 +145,12 @@ def _e(value) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _fmt(value) -> str:
+def format_number(value) -> str:
+    """Four significant digits for measures, every digit for counts."""
     if isinstance(value, float):
-        return "–" if not math.isfinite(value) else f"{value:,.4g}" if abs(value) < 1e4 \
-            else f"{value:,.0f}"
+        if not math.isfinite(value):
+            return "–"
+        return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     return "–" if value is None else str(value)
@@ -161,7 +163,7 @@ def html_table(rows: Sequence[Mapping], columns: Sequence[str], table_id: str) -
     body = "".join(
         "<tr>" + "".join(
             f'<td class="{"num" if isinstance(row[c], int | float) else ""}">'
-            f"{_e(_fmt(row[c]))}</td>" for c in columns) + "</tr>"
+            f"{_e(format_number(row[c]))}</td>" for c in columns) + "</tr>"
         for row in rows)
     return f'<table id="{_e(table_id)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
@@ -185,8 +187,8 @@ def bar_chart(categories: Sequence[str], series: Mapping[str, Sequence[float]],
              f'height="{height + 20 * len(series)}" xmlns="http://www.w3.org/2000/svg">',
              f'<line x1="{left}" y1="{y(0):.1f}" x2="{width - 10}" y2="{y(0):.1f}" '
              'stroke="#888"/>',
-             f'<text x="2" y="{y(hi) + 10:.1f}" font-size="10">{_e(_fmt(hi))}</text>',
-             f'<text x="2" y="{y(lo):.1f}" font-size="10">{_e(_fmt(lo))}</text>']
+             f'<text x="2" y="{y(hi) + 10:.1f}" font-size="10">{_e(format_number(hi))}</text>',
+             f'<text x="2" y="{y(lo):.1f}" font-size="10">{_e(format_number(lo))}</text>']
     for i, category in enumerate(categories):
         x0 = left + i * band + band * 0.1
         for j, (name, vs) in enumerate(series.items()):
@@ -194,9 +196,10 @@ def bar_chart(categories: Sequence[str], series: Mapping[str, Sequence[float]],
             if value is None or not math.isfinite(value):
                 continue
             top, base = (y(value), y(0)) if value >= 0 else (y(0), y(value))
+            label = f"{category} {name}: {format_number(value)}"
             parts.append(f'<rect x="{x0 + j * bar:.1f}" y="{top:.1f}" width="{bar - 1:.1f}" '
                          f'height="{max(base - top, 0.5):.1f}" fill="{PALETTE[j % 4]}">'
-                         f"<title>{_e(category)} {_e(name)}: {_e(_fmt(value))}</title></rect>")
+                         f"<title>{_e(label)}</title></rect>")
         parts.append(f'<text x="{x0 + band * 0.4:.1f}" y="{height - 12}" font-size="11" '
                      f'text-anchor="middle">{_e(category)}</text>')
     for j, name in enumerate(series):
