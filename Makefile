@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 UV_VERSION := 0.9.30
 SETUP_STAMP := $(VENV)/.installed
 
-.PHONY: setup run airflow spark-up spark-down k8s-manifests test test-fast bench lint \
+.PHONY: setup run airflow spark-up spark-down k8s-manifests grafana-dashboards test test-fast bench lint \
 	students-data traffic-data sample-data clean
 
 $(SETUP_STAMP): requirements.lock pyproject.toml
@@ -39,6 +39,10 @@ spark-down: setup
 ## Regenerate infra/k8s/spark-applications.yaml from the job definitions.
 k8s-manifests: setup
 	$(PY) -m dataplatform.k8s_manifests
+
+## Regenerate infra/grafana/dashboards/*.json from dataplatform.grafana_dashboards.
+grafana-dashboards: setup
+	$(PY) -m dataplatform.grafana_dashboards
 
 ## Every test; end-to-end runs are marked slow.
 test: setup

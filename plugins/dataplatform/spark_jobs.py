@@ -68,6 +68,15 @@ def spark_conf(job: SparkJob, runner: str, repo_root: PurePosixPath | None = Non
             f"-Dlog4j2.configurationFile=file:{repo_root}/infra/spark/log4j2.properties",
         # Sample-sized data on a few cores: 200 shuffle partitions is all overhead.
         "spark.sql.shuffle.partitions": "8",
+        # Prometheus (infra/prometheus): the driver UI serves its metrics and every
+        # executor's, as the seed did. A fixed namespace instead of the app id
+        # keeps the driver's metric names stable for dashboards
+        # (metrics_platform_driver_...); process-tree metrics give each
+        # executor's RSS.
+        "spark.metrics.conf": f"{repo_root}/infra/spark/metrics.properties",
+        "spark.metrics.namespace": "platform",
+        "spark.ui.prometheus.enabled": "true",
+        "spark.executor.processTreeMetrics.enabled": "true",
     }
     if runner != "local":  # local mode is one JVM: only the driver's memory counts
         conf["spark.executor.memory"] = job.executor_memory
@@ -188,7 +197,6 @@ def spark_application(job: SparkJob, settings: PlatformSettings) -> dict:
     # The operator sizes pods from driver/executor below; keep one source.
     for key in ("spark.executor.memory", "spark.executor.cores", "spark.executor.instances"):
         conf.pop(key, None)
-    conf["spark.ui.prometheus.enabled"] = "true"
     conf["spark.metrics.conf"] = f"{K8S_METRICS_DIR}/metrics.properties"
 
     def pod(cores: int, memory: str) -> dict:
