@@ -175,3 +175,35 @@ def test_results_page_in_chromium_shows_the_serving_database(published_run, chro
 def chromium_cells(text: str) -> list[str]:
     """The page's table cells, as innerText separates them (tabs and new lines)."""
     return [cell.strip() for line in text.splitlines() for cell in line.split("\t")]
+
+
+def test_publish_events_tell_platform_metrics_which_dates_to_refresh(published_run):
+    """The asset events the runs recorded, as the scheduler hands them to platform_metrics."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.api.datamodels._generated import AssetReferenceAssetEventDagRun
+    from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult
+    from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor
+
+    engine = sa.create_engine(os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    with engine.connect() as connection:
+        recorded = connection.execute(sa.text(
+            "SELECT a.name, a.uri, e.extra, e.source_dag_id, e.source_run_id, "
+            "e.source_task_id, e.source_map_index, e.timestamp FROM asset_event e "
+            "JOIN asset a ON a.id = e.asset_id WHERE a.name = 'data_quality'")).all()
+    engine.dispose()
+    events = [AssetEventDagRunReferenceResult(
+        asset=AssetReferenceAssetEventDagRun(name=name, uri=uri, extra={}),
+        extra=json.loads(extra) if isinstance(extra, str) else extra,
+        source_dag_id=dag_id, source_run_id=run_id, source_task_id=task_id,
+        source_map_index=map_index, source_aliases=[],
+        timestamp=timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=dt.UTC))
+        for name, uri, extra, dag_id, run_id, task_id, map_index, timestamp in recorded
+        if (json.loads(extra) if isinstance(extra, str) else extra).get("ds") == DS]
+    assert {e.source_dag_id for e in events} == {"students_nightly", "zte_tad_training"}
+
+    dag = DagBag(dag_folder=str(REPO_ROOT / "dags" / "platform_metrics.py")).dags[
+        "platform_metrics"]
+    choose = dag.get_task("partitions_to_refresh").python_callable
+    assert choose(params={"ds": None, "dataset": None},
+                  triggering_asset_events=TriggeringAssetEventsAccessor.build(events)) == [
+        ("students", DS), ("zte_tad", DS)]
