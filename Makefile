@@ -79,5 +79,5 @@ sample-data: setup
 		--out data/samples/zte_tad
 
 clean:
-	rm -rf .airflow .spark-standalone data/landing data/staging data/quarantine data/warehouse data/warehouse.db \
+	rm -rf .airflow .spark-standalone data/landing data/staging data/quarantine data/warehouse data/metrics data/warehouse.db \
 		tests/artifacts

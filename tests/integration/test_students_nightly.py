@@ -230,32 +230,9 @@ def test_real_seed_file_matches_pandas(airflow_cli, data_dir, seed_students_csv)
     assert not [name for name in names if name in logs]
 
 
-def _sql_dump(source: Path) -> str:
-    """The seed's mistake: an INSERT ... VALUES dump saved as .csv, under a CSV header."""
-    frame = pd.read_csv(source)
-    tuples = [f"({r.id},'{r.nombre}',{r.grado},{r.num_premios},'{r.programa}',"
-              f"{r.puntaje_mat},{r.puntaje_ing},{r.puntaje_ciencias})"
-              for r in frame.itertuples()]
-    columns = ",".join(frame.columns)
-    return columns + "\n" + ",\n".join(tuples) + ";\n"
-
-
 def _assert_nothing_published(data_dir: Path, ds: str) -> None:
     assert all(not rows for rows in published(data_dir, ds).values())
     assert list(data_dir.glob(f"warehouse/*/ds={ds}")) == []
-
-
-def test_sql_dump_under_a_csv_header_fails_and_publishes_nothing(airflow_cli, data_dir):
-    # Under a CSV header each row keeps "(" and "),": the trailing comma makes a
-    # ninth field, and the last row (ending ");") has an id of "(400". (The bare
-    # dump, with no header, fails on its missing columns: tests/spark_apps.)
-    ds = "2026-03-12"
-    land(data_dir, ds, {"students.csv": _sql_dump(SAMPLE)})
-    result = run_dag(airflow_cli, data_dir, ds, "sql-dump")
-    assert result.returncode != 0
-    assert re.search(r"no clean rows out of 400 .*wrong_field_count: 399, id_not_integer: 1",
-                     result.stdout + result.stderr)
-    _assert_nothing_published(data_dir, ds)
 
 
 def test_file_missing_a_column_fails_naming_it(airflow_cli, data_dir):

@@ -107,7 +107,9 @@ def test_pushed_metrics_answer_promql(settings, prometheus):
     publish_traffic_date(settings, "2026-03-05")
     refresh_metrics(settings, [("zte_tad", DS), ("zte_tad", "2026-03-05")],
                     prometheus.pushgateway.url)
-    f1 = prometheus.wait_for('dataplatform_model_f1{split="holdout_capture"}', count=2)
+    # (The Prometheus is shared: other tests' dates are there too.)
+    f1 = prometheus.wait_for(
+        f'dataplatform_model_f1{{split="holdout_capture",model_version="{VERSION}"}}', count=2)
     assert {(s["metric"]["dataset"], s["metric"]["ds"], s["metric"]["model_version"],
              float(s["value"][1])) for s in f1} == {
         ("zte_tad", DS, VERSION, 0.6), ("zte_tad", "2026-03-05", VERSION, 0.6)}

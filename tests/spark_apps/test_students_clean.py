@@ -313,6 +313,29 @@ def test_run_clean_refuses_a_sql_dump_saved_as_csv(spark, data_dir):
         run_clean(spark, ds, str(data_dir))
 
 
+def test_a_sql_dump_under_a_csv_header_has_no_clean_row_and_fails_the_gate(spark, data_dir):
+    # The seed's mistake with a CSV header on top: each row keeps "(" and "),", the
+    # trailing comma makes a ninth field, and the last row (ending ");") has an id
+    # of "(400". The gate then refuses the date, naming the reasons.
+    import pandas as pd
+    from dataplatform.quality import QualityGateError, check_quality_gate
+    from dataplatform.settings import REPO_ROOT
+
+    frame = pd.read_csv(REPO_ROOT / "data" / "samples" / "students" / "students_sample.csv")
+    tuples = [f"({r.id},'{r.nombre}',{r.grado},{r.num_premios},'{r.programa}',"
+              f"{r.puntaje_mat},{r.puntaje_ing},{r.puntaje_ciencias})"
+              for r in frame.itertuples()]
+    dump = ",".join(frame.columns) + "\n" + ",\n".join(tuples) + ";\n"
+    ds = "2026-01-10"
+    _land(data_dir, ds, {"students.csv": dump.encode()})
+    report = run_clean(spark, ds, str(data_dir))
+    assert (report["rows_in"], report["rows_clean"]) == (400, 0)
+    assert report["rejections"] == {"wrong_field_count": 399, "id_not_integer": 1}
+    with pytest.raises(QualityGateError, match=r"no clean rows out of 400 .*"
+                       r"wrong_field_count: 399, id_not_integer: 1"):
+        check_quality_gate(report, 0.2, "quarantine")
+
+
 def test_run_clean_without_files_says_where_it_looked(spark, data_dir):
     with pytest.raises(LandingError, match="no student CSV files"):
         run_clean(spark, "2026-01-08", str(data_dir))
