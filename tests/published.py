@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import socket
 from pathlib import Path
 
 import sqlalchemy as sa
+from dataplatform.tables import TABLES
 
 # Measured, not derived from the data: they differ from run to run.
 TIMING_COLUMNS = {"train_seconds"}
@@ -29,3 +31,24 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def contract_rows(url: str, ds: str | None = None,
+                  measured: tuple[str, ...] = ("train_seconds", "value")) -> dict[str, list]:
+    """Every published table's rows (of ``ds``, or all), typed by the contract and
+    sorted; the ``measured`` columns (timings, metric values) left out."""
+    engine = sa.create_engine(url)
+    metadata = sa.MetaData()
+    found = {}
+    with engine.connect() as connection:
+        for name, definition in TABLES.items():
+            if not sa.inspect(engine).has_table(name):
+                continue
+            table = definition.sql_table(metadata)
+            query = sa.select(*(table.c[c] for c in definition.column_names
+                                if c not in measured))
+            if ds is not None:
+                query = query.where(table.c.ds == dt.date.fromisoformat(ds))
+            found[name] = sorted(tuple(row) for row in connection.execute(query))
+    engine.dispose()
+    return found

@@ -120,10 +120,12 @@ class PostgresServer:
                   "-w", "stop")
 
 
-# --- Prometheus and the Pushgateway ---------------------------------------------------
+# --- HTTP servers: Prometheus, the Pushgateway, Airflow's api-server ----------------------
 
 
-class Pushgateway:
+class HttpServer:
+    """A server process of its own on a free port, its output in ``root``."""
+
     def __init__(self, root: Path):
         self.root = root
         self.port = free_port()
@@ -133,32 +135,32 @@ class Pushgateway:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def spawn(self, command: list[str], ready_path: str, env: dict[str, str] | None = None,
+              timeout: float = 60.0, name: str | None = None) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        log = self.root / "pushgateway.log"
-        self.process = subprocess.Popen(
-            [shutil.which("prometheus-pushgateway") or "prometheus-pushgateway",
-             f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=log.open("w"), stderr=subprocess.STDOUT)
-        wait_for_http(f"{self.url}/-/ready", process=self.process, log=log)
+        self.log = self.root / f"{name or Path(command[0]).name}.log"
+        self.process = subprocess.Popen(command, env=env, stdout=self.log.open("w"),
+                                        stderr=subprocess.STDOUT)
+        wait_for_http(f"{self.url}{ready_path}", timeout=timeout, process=self.process,
+                      log=self.log)
 
     def stop(self) -> None:
         if self.process:
             stop(self.process)
 
 
-class Prometheus:
+class Pushgateway(HttpServer):
+    def start(self) -> None:
+        self.spawn([shutil.which("prometheus-pushgateway") or "prometheus-pushgateway",
+                    f"--web.listen-address=127.0.0.1:{self.port}"], "/-/ready")
+
+
+class Prometheus(HttpServer):
     """Prometheus scraping the Pushgateway every second, as infra/prometheus does."""
 
     def __init__(self, root: Path, pushgateway: Pushgateway):
-        self.root = root
-        self.port = free_port()
+        super().__init__(root)
         self.pushgateway = pushgateway
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -169,13 +171,9 @@ class Prometheus:
                 "job_name": "pushgateway", "honor_labels": True,
                 "static_configs": [{"targets": [f"127.0.0.1:{self.pushgateway.port}"]}]}],
         }))
-        log = self.root / "prometheus.log"
-        self.process = subprocess.Popen(
-            [shutil.which("prometheus") or "prometheus", f"--config.file={config}",
-             f"--storage.tsdb.path={self.root / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{self.port}"],
-            stdout=log.open("w"), stderr=subprocess.STDOUT)
-        wait_for_http(f"{self.url}/-/ready", process=self.process, log=log)
+        self.spawn([shutil.which("prometheus") or "prometheus", f"--config.file={config}",
+                    f"--storage.tsdb.path={self.root / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{self.port}"], "/-/ready")
 
     def query(self, promql: str) -> list[dict]:
         url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
@@ -193,28 +191,15 @@ class Prometheus:
                 return result
             time.sleep(0.5)
 
-    def stop(self) -> None:
-        if self.process:
-            stop(self.process)
 
-
-# --- Airflow's api-server and a headless Chromium -----------------------------------------
-
-
-class ApiServer:
+class ApiServer(HttpServer):
     """``airflow api-server`` on a free port, with one viewer whose password is random."""
 
     def __init__(self, root: Path, env: dict[str, str]):
-        self.root = root
-        self.port = free_port()
+        super().__init__(root)
         self.user = "viewer"
         self.password = secrets.token_urlsafe(24)
         self.env = env
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         import sys
@@ -227,13 +212,9 @@ class ApiServer:
                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.user}:viewer",
                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
                "AIRFLOW__API__BASE_URL": self.url}
-        self.log = self.root / "api-server.log"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1",
-             "--port", str(self.port), "--workers", "1"],
-            env=env, stdout=self.log.open("w"), stderr=subprocess.STDOUT)
-        wait_for_http(f"{self.url}/api/v2/monitor/health", timeout=180, process=self.process,
-                      log=self.log)
+        self.spawn([sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1",
+                    "--port", str(self.port), "--workers", "1"],
+                   "/api/v2/monitor/health", env=env, timeout=180, name="api-server")
 
     def token(self) -> str:
         request = urllib.request.Request(
@@ -252,9 +233,8 @@ class ApiServer:
         except urllib.error.HTTPError as error:
             return error.code, error.read()
 
-    def stop(self) -> None:
-        if self.process:
-            stop(self.process)
+
+# --- a headless Chromium ----------------------------------------------------------------
 
 
 def chromium_binary() -> str | None:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from conftest import ARTIFACTS
 from dataplatform.results_app import format_number
 from dataplatform.settings import REPO_ROOT
-from dataplatform.tables import TABLES
+from published import contract_rows
 
 pytestmark = pytest.mark.slow
 
@@ -50,24 +50,6 @@ def select(url: str, sql: str, **params) -> list[dict]:
         rows = [dict(row._mapping) for row in connection.execute(sa.text(sql), params)]
     engine.dispose()
     return rows
-
-
-def contract_rows(url: str) -> dict[str, list[tuple]]:
-    """Every published row of DS in contract order; measured timings aside."""
-    engine = sa.create_engine(url)
-    metadata = sa.MetaData()
-    found = {}
-    with engine.connect() as connection:
-        for name, definition in TABLES.items():
-            if not sa.inspect(engine).has_table(name):
-                continue
-            table = definition.sql_table(metadata)
-            columns = [table.c[c] for c in definition.column_names
-                       if c not in ("train_seconds", "value")]
-            found[name] = sorted(tuple(row) for row in connection.execute(
-                sa.select(*columns).where(table.c.ds == dt.date.fromisoformat(DS))))
-    engine.dispose()
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -120,13 +102,13 @@ def test_promql_returns_the_runs_f1_and_row_counts(published_run, prometheus):
 
 def test_postgres_rerun_leaves_the_same_rows(airflow_cli, published_run):
     url = published_run.warehouse_url
-    before = contract_rows(url)
+    before = contract_rows(url, DS)
     assert {"students_by_grade", "traffic_model_metrics", "pipeline_metrics"} <= set(before)
     assert all(before[name] for name in ("students_score_summary", "data_quality",
                                          "traffic_confusion_matrix"))
     run(airflow_cli, "students_nightly", published_run, "postgres-rerun")
     # pipeline_metrics is only rewritten by platform_metrics (its rerun: tests/plugins).
-    assert contract_rows(url) == before
+    assert contract_rows(url, DS) == before
 
 
 def test_results_page_in_chromium_shows_the_serving_database(published_run, chromium,

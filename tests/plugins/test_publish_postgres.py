@@ -9,23 +9,8 @@ import sqlalchemy as sa
 from dataplatform.metrics import refresh_metrics
 from dataplatform.settings import PlatformSettings
 from dataplatform.tables import TABLES
+from published import contract_rows
 from sample_tables import DS, publish_both
-
-
-def every_row(url: str) -> dict[str, list[tuple]]:
-    """Each table's rows, typed by the contract; metric values aside (a timestamp)."""
-    engine = sa.create_engine(url)
-    metadata = sa.MetaData()
-    found = {}
-    with engine.connect() as connection:
-        for name, definition in TABLES.items():
-            if not sa.inspect(engine).has_table(name):
-                continue
-            table = definition.sql_table(metadata)
-            columns = [table.c[c] for c in definition.column_names if c != "value"]
-            found[name] = sorted(tuple(row) for row in connection.execute(sa.select(*columns)))
-    engine.dispose()
-    return found
 
 
 @pytest.fixture
@@ -44,8 +29,8 @@ def test_postgres_holds_what_sqlite_holds_and_a_rerun_replaces_it(postgres_setti
     for settings in (postgres_settings, sqlite_settings):
         publish_both(settings, rows_in=50)
         refresh_metrics(settings, [("students", DS), ("zte_tad", DS)], gateway_url=None)
-    first = every_row(postgres_settings.warehouse_url)
-    assert first == every_row(sqlite_settings.warehouse_url)
+    first = contract_rows(postgres_settings.warehouse_url)
+    assert first == contract_rows(sqlite_settings.warehouse_url)
     assert len(first["students_by_grade"]) == 2
     day = dt.date.fromisoformat(DS)
     assert first["data_quality"] == [(day, "students", 50, 49, 1, 3, 1),
@@ -53,10 +38,10 @@ def test_postgres_holds_what_sqlite_holds_and_a_rerun_replaces_it(postgres_setti
 
     publish_both(postgres_settings, rows_in=50)  # the rerun of the same date
     refresh_metrics(postgres_settings, [("students", DS), ("zte_tad", DS)], gateway_url=None)
-    assert every_row(postgres_settings.warehouse_url) == first
+    assert contract_rows(postgres_settings.warehouse_url) == first
 
     publish_both(postgres_settings, rows_in=60)  # a rerun on new input replaces the date
-    rows = every_row(postgres_settings.warehouse_url)["data_quality"]
+    rows = contract_rows(postgres_settings.warehouse_url)["data_quality"]
     assert [(row[1], row[2]) for row in rows] == [("students", 60), ("zte_tad", 600)]
 
 
