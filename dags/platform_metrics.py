@@ -5,7 +5,7 @@ Scheduled on the `data_quality` table's Asset, which both pipelines' `publish`
 tasks update, each event naming its `dataset` and `ds`. So a nightly run, a
 manual rerun and every date of a backfill refresh their own metrics.
 
-`refresh_metrics` reads what was published for each (dataset, ds) - row
+`store_and_push` reads what was published for each (dataset, ds) - row
 counts, rejections per reason, model accuracy and F1 per split, promotion -
 and the pipeline's task durations, then:
 
@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import pendulum
 from airflow.sdk import Param, dag, task
-from dataplatform.assets import table_asset
+from dataplatform.assets import METRICS_ASSET, table_asset
+from dataplatform.metrics import DATASETS
+from dataplatform.pipeline_tasks import ds_param
 
 PUBLISHED = table_asset("data_quality")
 
@@ -34,9 +36,8 @@ PUBLISHED = table_asset("data_quality")
     tags=["metrics", "prometheus"],
     default_args={"owner": "data-platform", "retries": 2},
     params={
-        "ds": Param(None, type=["null", "string"], pattern=r"^\d{4}-\d{2}-\d{2}$",
-                    description="Manual runs: the date to refresh (empty: the run's date)"),
-        "dataset": Param(None, type=["null", "string"], enum=[None, "students", "zte_tad"],
+        "ds": ds_param("Manual runs: the date to refresh (empty: the run's date)"),
+        "dataset": Param(None, type=["null", "string"], enum=[None, *DATASETS],
                          description="Manual runs: one dataset (empty: every dataset "
                          "published for that date)"),
     },
@@ -45,22 +46,23 @@ PUBLISHED = table_asset("data_quality")
 def platform_metrics():
     @task
     def partitions_to_refresh(params=None, triggering_asset_events=None, **context) -> list:
-        from dataplatform.metrics import partitions_from_events, published_datasets
+        from airflow.sdk.exceptions import AirflowFailException
+        from dataplatform import metrics
         from dataplatform.partition import partition_date_from_context
         from dataplatform.settings import PlatformSettings
 
         events = triggering_asset_events.get(PUBLISHED, []) if triggering_asset_events else []
-        if events:
-            return partitions_from_events(event.extra for event in events)
-        ds = partition_date_from_context({**context, "params": params})
-        datasets = [params["dataset"]] if params.get("dataset") else published_datasets(
-            PlatformSettings.from_env(), ds)
-        if not datasets:
-            raise ValueError(f"nothing published for {ds}: no data_quality row to measure")
-        return [(dataset, ds) for dataset in datasets]
+        manual_ds = None if events else partition_date_from_context({**context,
+                                                                     "params": params})
+        try:
+            return metrics.partitions_to_refresh(
+                PlatformSettings.from_env(), [event.extra for event in events], manual_ds,
+                params["dataset"])
+        except metrics.NothingPublished as error:
+            raise AirflowFailException(str(error)) from None  # retrying cannot help
 
-    @task
-    def refresh_metrics(partitions: list) -> dict:
+    @task(outlets=[METRICS_ASSET])
+    def store_and_push(partitions: list) -> dict:
         from dataplatform.metrics import refresh_metrics
         from dataplatform.settings import PlatformSettings
 
@@ -68,7 +70,7 @@ def platform_metrics():
         return refresh_metrics(settings, [tuple(pair) for pair in partitions],
                                settings.pushgateway_url)
 
-    refresh_metrics(partitions_to_refresh())
+    store_and_push(partitions_to_refresh())
 
 
 platform_metrics()

@@ -40,7 +40,7 @@ from dataplatform.assets import STUDENT_ASSETS
 from dataplatform.job_specs import clean_and_compute_statistics_job
 from dataplatform.metrics import task_duration_callback
 from dataplatform.pipeline_tasks import (
-    name_published_partition,
+    announce_published_partition,
     partition_params,
     quality_gate_task,
     resolve_partition,
@@ -69,7 +69,8 @@ def students_nightly():
         from dataplatform.students import DATASET, publish_students
 
         counts = publish_students(SETTINGS, partition_ds)
-        name_published_partition(outlet_events, STUDENT_ASSETS, DATASET, partition_ds)
+        announce_published_partition(SETTINGS, outlet_events, STUDENT_ASSETS, DATASET,
+                                     partition_ds)
         return counts
 
     partition_ds = resolve_partition()

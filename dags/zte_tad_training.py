@@ -49,7 +49,7 @@ from dataplatform.assets import TRAFFIC_ASSETS
 from dataplatform.job_specs import DEFAULT_TRAINING, ingest_traffic_job, train_traffic_job
 from dataplatform.metrics import task_duration_callback
 from dataplatform.pipeline_tasks import (
-    name_published_partition,
+    announce_published_partition,
     partition_params,
     quality_gate_task,
     resolve_partition,
@@ -104,7 +104,8 @@ def zte_tad_training():
         from dataplatform.zte_tad import DATASET, publish_traffic
 
         counts = publish_traffic(SETTINGS, partition_ds, model_version, decision["promoted"])
-        name_published_partition(outlet_events, TRAFFIC_ASSETS, DATASET, partition_ds)
+        announce_published_partition(SETTINGS, outlet_events, TRAFFIC_ASSETS, DATASET,
+                                     partition_ds)
         return counts
 
     partition_ds = resolve_partition()

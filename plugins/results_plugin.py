@@ -23,7 +23,7 @@ class ResultsApp:
         if self._app is None:
             from dataplatform.results_app import create_app
 
-            self._app = create_app(URL_PREFIX)
+            self._app = create_app()
         await self._app(scope, receive, send)
 
 

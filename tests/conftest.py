@@ -118,7 +118,7 @@ def airflow_cli(airflow_home):
 def spark_cluster(java, tmp_path_factory):
     """A real Spark standalone master and worker on 127.0.0.1, on free ports."""
     from dataplatform.local_spark import StandaloneCluster
-    from published import free_port
+    from services import free_port
 
     cluster = StandaloneCluster(state_dir=tmp_path_factory.mktemp("spark-standalone"),
                                 master_port=free_port(), master_ui_port=free_port(),
@@ -150,10 +150,12 @@ def postgres(tmp_path_factory):
     # Not under pytest's temp root: as root, Postgres runs as `postgres`, which
     # must be able to reach its folder.
     server = PostgresServer(Path(tempfile.mkdtemp(prefix="platform-postgres-")))
-    server.start()
-    yield server
-    server.stop()
-    shutil.rmtree(server.root, ignore_errors=True)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -167,9 +169,9 @@ def prometheus(tmp_path_factory):
                 f"{binary} is not installed (Debian: apt-get install {package})")
     root = tmp_path_factory.mktemp("prometheus")
     gateway = Pushgateway(root / "pushgateway")
-    gateway.start()
     server = Prometheus(root / "prometheus", gateway)
     try:
+        gateway.start()
         server.start()
         yield server
     finally:

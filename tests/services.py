@@ -14,6 +14,7 @@ import os
 import pwd
 import secrets
 import shutil
+import socket
 import subprocess
 import time
 import urllib.error
@@ -21,7 +22,11 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from published import free_port
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def wait_for_http(url: str, timeout: float = 60.0, process: subprocess.Popen | None = None,
@@ -116,8 +121,9 @@ class PostgresServer:
         return self.database_url(database)
 
     def stop(self) -> None:
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast",
-                  "-w", "stop")
+        if (self.root / "data" / "postmaster.pid").exists():
+            self._run(str(self.bin / "pg_ctl"), "-D", str(self.root / "data"), "-m", "fast",
+                      "-w", "stop")
 
 
 # --- HTTP servers: Prometheus, the Pushgateway, Airflow's api-server ----------------------
@@ -139,10 +145,15 @@ class HttpServer:
               timeout: float = 60.0, name: str | None = None) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self.log = self.root / f"{name or Path(command[0]).name}.log"
-        self.process = subprocess.Popen(command, env=env, stdout=self.log.open("w"),
-                                        stderr=subprocess.STDOUT)
-        wait_for_http(f"{self.url}{ready_path}", timeout=timeout, process=self.process,
-                      log=self.log)
+        with self.log.open("w") as output:  # the child keeps its own descriptor
+            self.process = subprocess.Popen(command, env=env, stdout=output,
+                                            stderr=subprocess.STDOUT)
+        try:
+            wait_for_http(f"{self.url}{ready_path}", timeout=timeout, process=self.process,
+                          log=self.log)
+        except BaseException:
+            self.stop()  # never leave a half-started server behind
+            raise
 
     def stop(self) -> None:
         if self.process:
@@ -262,8 +273,8 @@ class Chromium:
         if os.geteuid() == 0:
             command.insert(1, "--no-sandbox")  # Chromium's sandbox refuses to run as root
         self.log = self.root / "chromium.log"
-        self.process = subprocess.Popen(command, stdout=self.log.open("w"),
-                                        stderr=subprocess.STDOUT)
+        with self.log.open("w") as output:
+            self.process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
         port_file = profile / "DevToolsActivePort"
         deadline = time.monotonic() + 60
         while not (port_file.exists() and port_file.read_text().strip()):

@@ -27,3 +27,6 @@ TRAFFIC_ASSETS = [table_asset(name) for name in (
     "data_quality",
     "data_quality_rejections",
 )]
+
+# Written by platform_metrics whenever a pipeline publishes.
+METRICS_ASSET = table_asset("pipeline_metrics")

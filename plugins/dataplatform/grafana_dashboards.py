@@ -22,6 +22,8 @@ from dataplatform.settings import REPO_ROOT
 
 DASHBOARDS_DIR = REPO_ROOT / "infra" / "grafana" / "dashboards"
 PROMETHEUS = {"type": "prometheus", "uid": "prometheus"}
+# The ds variable in SQL: Grafana quotes and escapes it (a URL can set it).
+DS_SQL = "${ds:sqlstring}::date"
 SERVING_DB = {"type": "grafana-postgresql-datasource", "uid": "serving-db"}
 
 
@@ -122,7 +124,8 @@ def pipeline_health() -> dict:
         panel(lay, "timeseries", "Rejected share by date", [sql(
             """SELECT ds::timestamp AS time, dataset AS metric,
                       rows_rejected::float / NULLIF(rows_in, 0) AS value
-               FROM data_quality ORDER BY 1""", "time_series")],
+               FROM data_quality WHERE $__timeFilter(ds::timestamp) ORDER BY 1""",
+            "time_series")],
             width=12, unit="percentunit"),
         panel(lay, "timeseries", "DAG run duration (p95, by DAG)", [prom(
             "histogram_quantile(0.95, sum by (le, dag_id) "
@@ -142,7 +145,7 @@ def pipeline_health() -> dict:
 
 def student_statistics() -> dict:
     lay = Layout()
-    where = "WHERE ds = '$ds'::date"
+    where = f"WHERE ds = {DS_SQL}"
     panels = [
         panel(lay, "table", "Score summary ($ds)", [sql(
             f"""SELECT subject, n, mean, stddev, min, max FROM students_score_summary {where}
@@ -164,7 +167,8 @@ def student_statistics() -> dict:
                 FROM students_by_programa {where} ORDER BY 1""")], width=12),
         panel(lay, "timeseries", "Mean score by date", [sql(
             """SELECT ds::timestamp AS time, subject AS metric, mean AS value
-               FROM students_score_summary WHERE subject <> 'num_premios' ORDER BY 1""",
+               FROM students_score_summary
+               WHERE subject <> 'num_premios' AND $__timeFilter(ds::timestamp) ORDER BY 1""",
             "time_series")], width=12),
     ]
     return dashboard("dp-student-statistics", "Student statistics",
@@ -177,12 +181,14 @@ def model_quality() -> dict:
     panels = [
         panel(lay, "timeseries", "Weighted F1 by training date", [sql(
             """SELECT ds::timestamp AS time, split AS metric, MAX(f1) AS value
-               FROM traffic_model_metrics GROUP BY ds, split ORDER BY 1""", "time_series")],
+               FROM traffic_model_metrics WHERE $__timeFilter(ds::timestamp)
+               GROUP BY ds, split ORDER BY 1""", "time_series")],
             width=12, unit="percentunit",
             description="holdout_capture holds out whole captures: the honest figure."),
         panel(lay, "timeseries", "Accuracy by training date", [sql(
             """SELECT ds::timestamp AS time, split AS metric, MAX(accuracy) AS value
-               FROM traffic_model_metrics GROUP BY ds, split ORDER BY 1""", "time_series")],
+               FROM traffic_model_metrics WHERE $__timeFilter(ds::timestamp)
+               GROUP BY ds, split ORDER BY 1""", "time_series")],
             width=12, unit="percentunit"),
         panel(lay, "table", "Models of $ds", [prom(
             'dataplatform_model_f1{ds="$ds"}', instant=True)], width=12,
@@ -194,13 +200,13 @@ def model_quality() -> dict:
             'dataplatform_model_train_seconds{ds="$ds"}', "{{split}} {{model_version}}",
             instant=True)], width=6, unit="s"),
         panel(lay, "table", "Per-class F1 ($ds, held-out captures)", [sql(
-            """SELECT model_version, category, precision, recall, f1, support
+            f"""SELECT model_version, category, precision, recall, f1, support
                FROM traffic_class_metrics
-               WHERE ds = '$ds'::date AND split = 'holdout_capture'
+               WHERE ds = {DS_SQL} AND split = 'holdout_capture'
                ORDER BY model_version, category""")], width=12),
         panel(lay, "table", "Confusion matrix ($ds, held-out captures)", [sql(
-            """SELECT model_version, actual, predicted, count FROM traffic_confusion_matrix
-               WHERE ds = '$ds'::date AND split = 'holdout_capture' AND count > 0
+            f"""SELECT model_version, actual, predicted, count FROM traffic_confusion_matrix
+               WHERE ds = {DS_SQL} AND split = 'holdout_capture' AND count > 0
                ORDER BY model_version, actual, predicted""")], width=12),
     ]
     return dashboard("dp-model-quality", "Traffic model quality",

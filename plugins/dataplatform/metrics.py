@@ -69,11 +69,13 @@ class Sample:
     value: float
 
     @classmethod
-    def of(cls, name: str, value: float, **labels: str) -> Sample:
+    def of(cls, name: str, value: float | None, **labels: str) -> Sample:
         expected = METRICS[name][1]
         if tuple(sorted(labels)) != tuple(sorted(expected)):
             raise ValueError(f"{name} takes labels {expected}, got {sorted(labels)}")
-        return cls(name, tuple(sorted(labels.items())), float(value))
+        # A NULL in a published table (an undefined figure) is NaN for Prometheus.
+        return cls(name, tuple(sorted(labels.items())),
+                   float("nan") if value is None else float(value))
 
 
 # --- task durations -----------------------------------------------------------
@@ -101,21 +103,27 @@ def record_task_duration(data_dir: Path | str, dataset: str, ds: str, *, dag_id:
     return target
 
 
+def record_this_task(data_dir: Path | str, dataset: str, context) -> None:
+    """Record the running (or just finished) task's duration for its ``ds``."""
+    from dataplatform.partition import partition_date_from_context
+
+    ti = context["ti"]
+    if ti.start_date is None:  # nothing to measure from
+        return
+    record_task_duration(
+        data_dir, dataset, partition_date_from_context(context), dag_id=ti.dag_id,
+        task_id=ti.task_id, try_number=ti.try_number, started=ti.start_date,
+        finished=getattr(ti, "end_date", None) or dt.datetime.now(dt.UTC))
+
+
 def task_duration_callback(data_dir: Path | str, dataset: str):
-    """An ``on_success_callback`` recording the task's duration for its ``ds``."""
+    """An ``on_success_callback`` recording each task's duration for its ``ds``.
 
-    def on_success(context) -> None:
-        from dataplatform.partition import partition_date_from_context
-
-        ti = context["ti"]
-        if ti.start_date is None:  # nothing to measure from
-            return
-        record_task_duration(
-            data_dir, dataset, partition_date_from_context(context), dag_id=ti.dag_id,
-            task_id=ti.task_id, try_number=ti.try_number, started=ti.start_date,
-            finished=dt.datetime.now(dt.UTC))
-
-    return on_success
+    Airflow runs it after the task's asset events are sent, so a task that
+    publishes also calls ``record_this_task`` itself before it returns: the
+    metrics run its events trigger then finds its duration.
+    """
+    return lambda context: record_this_task(data_dir, dataset, context)
 
 
 def read_task_durations(data_dir: Path | str, dataset: str, ds: str) -> list[dict]:
@@ -199,18 +207,41 @@ def push_samples(gateway_url: str, dataset: str, ds: str, samples: Iterable[Samp
 
 
 def partitions_from_events(extras: Iterable[Mapping]) -> list[tuple[str, str]]:
-    """(dataset, ds) pairs named by the triggering asset events, each once, in order."""
+    """(dataset, ds) pairs named by the triggering asset events, each once, in order.
+
+    An event that names none (one created by hand in the UI or the REST API) is
+    skipped with a warning: it must not stop the refresh of the others.
+    """
     from spark_apps.layout import validate_ds
 
     found: list[tuple[str, str]] = []
     for extra in extras:
         dataset, ds = extra.get("dataset"), extra.get("ds")
-        if dataset not in DATASETS or not ds:
-            raise ValueError(f"an asset event without a dataset and ds in its extra: {extra}")
-        pair = (dataset, validate_ds(ds))
-        if pair not in found:
+        try:
+            pair = (dataset, validate_ds(ds)) if dataset in DATASETS else None
+        except (TypeError, ValueError):
+            pair = None
+        if pair is None:
+            log.warning("skipping an asset event that names no dataset and ds: %s", extra)
+        elif pair not in found:
             found.append(pair)
     return found
+
+
+def partitions_to_refresh(settings, event_extras: list[Mapping], ds: str | None,
+                          dataset: str | None) -> list[tuple[str, str]]:
+    """What a platform_metrics run refreshes: the dates its asset events name, else
+    (a manual run, ``ds`` given) ``dataset`` or every dataset published on ``ds``."""
+    if event_extras:
+        partitions = partitions_from_events(event_extras)
+        if not partitions:
+            raise NothingPublished(f"none of the {len(event_extras)} asset events names a "
+                                   f"dataset and ds: {event_extras}")
+        return partitions
+    datasets = [dataset] if dataset else published_datasets(settings, ds)
+    if not datasets:
+        raise NothingPublished(f"nothing published for {ds}: no data_quality row to measure")
+    return [(name, ds) for name in datasets]
 
 
 def refresh_metrics(settings, partitions: Iterable[tuple[str, str]],

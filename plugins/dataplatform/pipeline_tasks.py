@@ -10,10 +10,14 @@ from airflow.sdk import Param, task
 from dataplatform.settings import PlatformSettings
 
 
+def ds_param(description: str) -> Param:
+    return Param(None, type=["null", "string"], pattern=r"^\d{4}-\d{2}-\d{2}$",
+                 description=description)
+
+
 def partition_params(settings: PlatformSettings) -> dict[str, Param]:
     return {
-        "ds": Param(None, type=["null", "string"], pattern=r"^\d{4}-\d{2}-\d{2}$",
-                    description="Partition date to process (YYYY-MM-DD); empty: the run's date"),
+        "ds": ds_param("Partition date to process (YYYY-MM-DD); empty: the run's date"),
         "max_reject_share": Param(settings.max_reject_share, type="number", minimum=0,
                                   maximum=1, description="Largest share of rejected rows "
                                   "that still publishes"),
@@ -46,7 +50,15 @@ def quality_gate_task(settings: PlatformSettings, dataset: str):
     return quality_gate
 
 
-def name_published_partition(outlet_events, assets, dataset: str, ds: str) -> None:
-    """Say in each asset event which date was published, for platform_metrics."""
+def announce_published_partition(settings: PlatformSettings, outlet_events, assets,
+                                 dataset: str, ds: str) -> None:
+    """Name the published date in each asset event, for platform_metrics; and record
+    this task's duration now, as the metrics run those events start may begin
+    before Airflow's success callback has run."""
+    from airflow.sdk import get_current_context
+
+    from dataplatform.metrics import record_this_task
+
     for asset in assets:
         outlet_events[asset].extra = {"dataset": dataset, "ds": ds}
+    record_this_task(settings.data_dir, dataset, get_current_context())

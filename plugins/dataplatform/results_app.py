@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse
 from dataplatform.tables import TABLES
 
 MAX_PAGE = 1000
+HISTORY_DATES = 60  # the "F1 over time" chart: the latest training dates
 SUBJECTS = ("puntaje_mat", "puntaje_ing", "puntaje_ciencias")
 SPLITS = ("random", "holdout_capture")
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759")
@@ -36,9 +37,14 @@ class ServingDatabase:
         self.metadata = sa.MetaData()
         self.tables = {name: definition.sql_table(self.metadata)
                        for name, definition in TABLES.items()}
+        self._present: set[str] = set()
 
     def present(self, name: str) -> bool:
-        return sa.inspect(self.engine).has_table(name)
+        # Published tables appear (on first publish) and are never dropped, so
+        # only a table not seen yet costs a catalogue query.
+        if name not in self._present:
+            self._present = set(sa.inspect(self.engine).get_table_names())
+        return name in self._present
 
     def rows(self, name: str, ds: dt.date | None = None, limit: int | None = None,
              offset: int = 0, **equal) -> list[dict]:
@@ -65,6 +71,18 @@ class ServingDatabase:
             query = query.where(table.c.ds == ds)
         with self.engine.connect() as connection:
             return connection.execute(query).scalar_one()
+
+    def model_history(self, dates: int) -> list[dict]:
+        """traffic_model_metrics of the latest ``dates`` training dates."""
+        if not self.present("traffic_model_metrics"):
+            return []
+        table = self.tables["traffic_model_metrics"]
+        latest = (sa.select(table.c.ds).distinct().order_by(table.c.ds.desc())
+                  .limit(dates).subquery())
+        query = sa.select(table).where(table.c.ds.in_(sa.select(latest.c.ds))).order_by(
+            *table.c)
+        with self.engine.connect() as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]
 
     def dates(self) -> list[dt.date]:
         """Published dates, newest first (every run publishes data_quality)."""
@@ -93,10 +111,9 @@ def _parse_ds(ds: str | None) -> dt.date | None:
         raise HTTPException(status_code=422, detail=f"ds must be YYYY-MM-DD, got {ds!r}") from None
 
 
-def create_app(url_prefix: str, warehouse_url: str | None = None,
-               authorize: Callable | None = None) -> FastAPI:
-    """The app, for mounting at ``url_prefix``; ``authorize`` is the dependency each
-    route runs (Airflow's auth manager by default)."""
+def create_app(warehouse_url: str | None = None, authorize: Callable | None = None) -> FastAPI:
+    """The app (its links are relative: mount it anywhere); ``authorize`` is the
+    dependency each route runs (Airflow's auth manager by default)."""
     if warehouse_url is None:
         from dataplatform.settings import PlatformSettings
 
@@ -107,8 +124,9 @@ def create_app(url_prefix: str, warehouse_url: str | None = None,
 
         authorize = requires_access_view(AccessView.WEBSITE)
     database = ServingDatabase(warehouse_url)
+    # No OpenAPI routes: FastAPI adds them without the app's dependencies.
     app = FastAPI(title="Data platform results", dependencies=[Depends(authorize)],
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.get("/api/tables")
     def list_tables() -> dict:
@@ -133,7 +151,7 @@ def create_app(url_prefix: str, warehouse_url: str | None = None,
              split: str = Query("holdout_capture", pattern="^(random|holdout_capture)$")) -> str:
         dates = database.dates()
         day = _parse_ds(ds) or (dates[0] if dates else None)
-        return render_page(database, url_prefix, dates, day, model_version, split)
+        return render_page(database, dates, day, model_version, split)
 
     return app
 
@@ -150,7 +168,8 @@ def format_number(value) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return "–"
-        return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+        # .4g would write 9999.7 as 1e+04: from there on, whole numbers.
+        return f"{value:,.4g}" if abs(value) < 9999.5 else f"{value:,.0f}"
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     return "–" if value is None else str(value)
@@ -212,7 +231,8 @@ def bar_chart(categories: Sequence[str], series: Mapping[str, Sequence[float]],
 
 def line_chart(points: Mapping[str, Sequence[tuple[str, float]]], title: str) -> str:
     """One line per series over dates (x: the dates in order), y in 0..1."""
-    dates = sorted({d for series in points.values() for d, _ in series})
+    dates = sorted({d for series in points.values() for d, v in series
+                    if v is not None and math.isfinite(v)})
     if not dates:
         return ""
     width, height, left = max(360, 60 * len(dates) + 60), 220, 40
@@ -229,7 +249,7 @@ def line_chart(points: Mapping[str, Sequence[tuple[str, float]]], title: str) ->
              f'<text x="2" y="{y(1) + 4}" font-size="10">1.0</text>',
              f'<text x="2" y="{y(0)}" font-size="10">0.0</text>']
     for j, (name, series) in enumerate(points.items()):
-        ordered = sorted(series)
+        ordered = sorted((d, v) for d, v in series if v is not None and math.isfinite(v))
         path = " ".join(f"{x(d):.1f},{y(v):.1f}" for d, v in ordered)
         parts.append(f'<polyline points="{path}" fill="none" stroke="{PALETTE[j % 4]}" '
                      'stroke-width="2"/>')
@@ -280,8 +300,8 @@ form{display:inline-flex;gap:.5rem;align-items:center}.chart{display:block;margi
 """
 
 
-def render_page(database: ServingDatabase, url_prefix: str, dates: list[dt.date],
-                day: dt.date | None, model_version: str | None, split: str) -> str:
+def render_page(database: ServingDatabase, dates: list[dt.date], day: dt.date | None,
+                model_version: str | None, split: str) -> str:
     options = "".join(f'<option value="{d}"{" selected" if d == day else ""}>{d}</option>'
                       for d in dates)
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>Results {_e(day or '')}"
@@ -289,7 +309,8 @@ def render_page(database: ServingDatabase, url_prefix: str, dates: list[dt.date]
              '<h1>Data platform results</h1>',
              f'<form method="get"><label for="ds">Date</label><select id="ds" name="ds">{options}'
              '</select><button type="submit">Show</button></form>',
-             f' <a href="{_e(url_prefix)}/api/tables">JSON API</a>']
+             # relative: right under any [api] base_url sub-path
+             ' <a href="api/tables">JSON API</a>']
     if day is None:
         parts.append('<p class="empty">Nothing has been published yet.</p></body></html>')
         return "".join(parts)
@@ -319,10 +340,10 @@ def render_page(database: ServingDatabase, url_prefix: str, dates: list[dt.date]
     parts.append(html_table(rows, ("subject", "n", "pearson_r"), "awards-correlation"))
 
     parts.append("<h2>Traffic model</h2>")
-    history = database.rows("traffic_model_metrics")
+    history = database.model_history(HISTORY_DATES)
     parts.append(line_chart({s: [(str(r["ds"]), r["f1"]) for r in history if r["split"] == s]
-                             for s in SPLITS}, "weighted F1 over time"))
-    today = [r for r in history if r["ds"] == day]
+                             for s in SPLITS}, f"weighted F1, last {HISTORY_DATES} dates"))
+    today = database.rows("traffic_model_metrics", day)
     parts.append(html_table(today, ("model_version", "split", "accuracy", "f1",
                                     "weighted_precision", "weighted_recall", "train_rows",
                                     "test_rows", "promoted"), "model-metrics"))

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 _TYPES = {
     "date": (pa.date32(), sa.Date()),
     "text": (pa.string(), sa.String(128)),
+    "longtext": (pa.string(), sa.Text()),
     "int": (pa.int64(), sa.BigInteger()),
     "float": (pa.float64(), sa.Float(precision=53)),
     "bool": (pa.bool_(), sa.Boolean()),
@@ -96,7 +97,7 @@ TABLES = {table.name: table for table in (
     # A run's metrics as Prometheus sees them: labels besides dataset and ds,
     # as a JSON object (dataplatform.metrics).
     PublishedTable("pipeline_metrics", (
-        ("ds", "date"), ("dataset", "text"), ("metric", "text"), ("labels", "text"),
+        ("ds", "date"), ("dataset", "text"), ("metric", "text"), ("labels", "longtext"),
         ("value", "float")),
         partition_keys=("ds", "dataset")),
 )}

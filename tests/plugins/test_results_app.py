@@ -12,8 +12,6 @@ from dataplatform.tables import TABLES
 from fastapi.testclient import TestClient
 from sample_tables import DS, VERSION, publish_both, publish_traffic_date
 
-PREFIX = "/platform-results"
-
 
 @pytest.fixture
 def settings(tmp_path) -> PlatformSettings:
@@ -26,7 +24,7 @@ def settings(tmp_path) -> PlatformSettings:
 @pytest.fixture
 def client(settings) -> TestClient:
     # Signing in is Airflow's job (tested against a running api-server).
-    return TestClient(create_app(PREFIX, settings.warehouse_url, authorize=lambda: None))
+    return TestClient(create_app(settings.warehouse_url, authorize=lambda: None))
 
 
 def test_every_table_pages_by_ds(client):
@@ -64,7 +62,7 @@ def test_page_shows_the_published_numbers(client):
 
 def test_page_without_data_says_so(tmp_path):
     empty = PlatformSettings.from_env({"PLATFORM_DATA_DIR": str(tmp_path / "none")})
-    client = TestClient(create_app(PREFIX, empty.warehouse_url, authorize=lambda: None))
+    client = TestClient(create_app(empty.warehouse_url, authorize=lambda: None))
     assert "Nothing has been published yet" in client.get("/").text
     assert client.get("/api/tables/data_quality").json()["total"] == 0
 
@@ -75,6 +73,28 @@ def test_authorization_guards_every_route(settings):
     def refuse():
         raise HTTPException(status_code=401, detail="Not authenticated")
 
-    client = TestClient(create_app(PREFIX, settings.warehouse_url, authorize=refuse))
+    client = TestClient(create_app(settings.warehouse_url, authorize=refuse))
     for path in ("/", "/api/tables", "/api/tables/data_quality"):
         assert client.get(path).status_code == 401, path
+    # FastAPI's own schema routes would skip the app's dependencies: there are none.
+    for path in ("/openapi.json", "/docs", "/redoc"):
+        assert client.get(path).status_code == 404, path
+
+
+def test_published_text_is_escaped_everywhere(tmp_path):
+    import pyarrow as pa
+    from dataplatform.publish import publish_slice
+
+    hostile = """<script>alert(1)</script>"' & <b>"""
+    settings = PlatformSettings.from_env({"PLATFORM_DATA_DIR": str(tmp_path)})
+    publish_both(settings, rows_in=50)
+    publish_slice(settings.data_dir, settings.warehouse_url, {"ds": DS}, {
+        "students_by_programa": pa.table({
+            "programa": [hostile], "n_students": [3], "avg_puntaje_mat": [1.0],
+            "avg_puntaje_ing": [2.0], "avg_puntaje_ciencias": [3.0],
+            "avg_num_premios": [0.5]})})
+    client = TestClient(create_app(settings.warehouse_url, authorize=lambda: None))
+    page = client.get("/", params={"ds": DS}).text
+    assert "<script>" not in page and "<b>" not in page
+    escaped = html.escape(hostile, quote=True)
+    assert page.count(escaped) >= 2  # the table cell and the chart's axis and tooltips

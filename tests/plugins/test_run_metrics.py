@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 
 import pytest
 import sqlalchemy as sa
 from dataplatform.metrics import (
     METRICS,
     NothingPublished,
+    Sample,
     collect_samples,
     partitions_from_events,
+    partitions_to_refresh,
     push_samples,
     read_task_durations,
     record_task_duration,
@@ -73,16 +76,33 @@ def test_a_rerun_task_keeps_its_latest_try(settings):
     assert (record["try_number"], record["seconds"]) == (2, 3.0)
 
 
-def test_events_name_each_partition_once():
+def test_events_name_each_partition_once_and_hand_made_events_are_skipped(caplog):
     extras = [{"dataset": dataset, "ds": ds} for dataset, ds in (
         ("students", "2026-01-02"), ("zte_tad", "2026-01-02"), ("students", "2026-01-02"),
         ("students", "2026-01-03"))]
+    # As "Create asset event" in the UI makes them: no extra, or not ours.
+    extras[2:2] = [{}, {"dataset": "students", "ds": "01/02/2026"}, {"ds": "2026-01-02"}]
     assert partitions_from_events(extras) == [
         ("students", "2026-01-02"), ("zte_tad", "2026-01-02"), ("students", "2026-01-03")]
-    with pytest.raises(ValueError, match="without a dataset and ds"):
-        partitions_from_events([{"ds": "2026-01-02"}])
-    with pytest.raises(ValueError):
-        partitions_from_events([{"dataset": "students", "ds": "01/02/2026"}])
+    assert caplog.text.count("skipping an asset event") == 3
+
+
+def test_what_a_metrics_run_refreshes(settings):
+    publish_traffic_date(settings)
+    events = [{"dataset": "zte_tad", "ds": DS}]
+    assert partitions_to_refresh(settings, events, None, None) == [("zte_tad", DS)]
+    with pytest.raises(NothingPublished, match="none of the 1 asset events"):
+        partitions_to_refresh(settings, [{}], None, None)
+    # Manual runs: every dataset published on the date, or the one asked for.
+    assert partitions_to_refresh(settings, [], DS, None) == [("zte_tad", DS)]
+    assert partitions_to_refresh(settings, [], DS, "students") == [("students", DS)]
+    with pytest.raises(NothingPublished, match="nothing published for 2026-01-01"):
+        partitions_to_refresh(settings, [], "2026-01-01", None)
+
+
+def test_an_undefined_figure_is_nan():
+    assert math.isnan(Sample.of("dataplatform_model_f1", None, model_version="v",
+                                split="random").value)
 
 
 def test_refreshing_twice_stores_one_slice(settings):
