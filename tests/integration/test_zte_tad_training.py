@@ -84,8 +84,7 @@ def broken_sample_run(airflow_cli, tmp_path_factory) -> tuple[Path, str, Path]:
     return data_dir, ds, landing
 
 
-def test_sample_with_broken_files_trains_and_a_worse_model_is_not_promoted(
-        airflow_cli, broken_sample_run):
+def test_sample_with_broken_files_trains_and_its_model_becomes_current(broken_sample_run):
     data_dir, ds, _ = broken_sample_run
     manifest = json.loads((SAMPLE / "captures.manifest.json").read_text())
     (quality,) = rows(data_dir, "SELECT * FROM data_quality WHERE ds = :ds AND "
@@ -106,17 +105,7 @@ def test_sample_with_broken_files_trains_and_a_worse_model_is_not_promoted(
     metadata = json.loads((data_dir / "models/zte_tad" / version / "metadata.json").read_text())
     assert metadata["feature_set"] == "flow"
     assert not any(f.startswith("Send_") for f in metadata["features"])
-
-    # The challenger: a one-level tree on the next date cannot beat the champion.
-    ds2 = "2026-04-11"
-    land(data_dir, ds2, SAMPLE)
-    second = run_dag(airflow_cli, data_dir, ds2, "challenger", {"max_depth": 1})
-    assert second.returncode == 0, second.stdout[-3000:]
-    (challenger,) = rows(data_dir, "SELECT * FROM traffic_model_metrics WHERE ds = :ds AND "
-                         "split = 'holdout_capture'", ds=ds2)
-    assert challenger["f1"] < champion["f1"]
-    assert challenger["promoted"] == 0
-    assert json.loads((data_dir / "models/zte_tad/current.json").read_text()) == champion
+    # A worse challenger leaving current.json alone: test_zte_tad_promotion.py.
 
 
 def test_standalone_cluster_publishes_the_same_rows_as_local(airflow_cli, broken_sample_run,
