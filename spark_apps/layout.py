@@ -43,3 +43,8 @@ class DataLayout:
 
     def models(self, dataset: str) -> str:
         return f"{self.root}/models/{dataset}"
+
+    def task_durations(self, dataset: str, ds: str) -> str:
+        """What each task of a date's run took (dataplatform.metrics). Not under
+        staging/: the Spark jobs clear the date's staging folder when they start."""
+        return f"{self.root}/metrics/task_durations/{dataset}/ds={validate_ds(ds)}"

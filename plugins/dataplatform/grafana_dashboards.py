@@ -56,34 +56,34 @@ def sql(raw: str, fmt: str = "table") -> dict:
 
 
 def panel(layout: Layout, kind: str, title: str, targets: list[dict], width: int = 12,
-          height: int = 8, unit: str | None = None, description: str = "",
-          options: dict | None = None) -> dict:
+          height: int = 8, unit: str | None = None, description: str = "") -> dict:
     datasource = targets[0]["datasource"]
     result = {
         "id": layout.next_id, "type": kind, "title": title, "description": description,
         "datasource": datasource, "gridPos": layout.place(width, height),
         "targets": [{**t, "refId": chr(ord("A") + i)} for i, t in enumerate(targets)],
         "fieldConfig": {"defaults": {"unit": unit} if unit else {}, "overrides": []},
-        "options": options or {},
+        "options": {},
     }
     layout.next_id += 1
     return result
 
 
-def variable(name: str, label: str, query: dict, datasource: dict) -> dict:
-    return {"name": name, "label": label, "type": "query", "datasource": datasource,
-            "query": query, "definition": query.get("query") or query.get("rawSql", ""),
+def ds_variable(datasource: dict, query: str | dict, definition: str) -> dict:
+    """The dashboard's date picker ($ds)."""
+    return {"name": "ds", "label": "Date", "type": "query", "datasource": datasource,
+            "query": query, "definition": definition,
             "refresh": 1, "sort": 2, "current": {}, "includeAll": False, "multi": False}
 
 
 def ds_variable_prometheus(metric: str) -> dict:
-    query = {"query": f"label_values({metric}, ds)", "refId": "ds"}
-    return variable("ds", "Date", query, PROMETHEUS)
+    definition = f"label_values({metric}, ds)"
+    return ds_variable(PROMETHEUS, {"query": definition, "refId": "ds"}, definition)
 
 
 def ds_variable_sql(table: str) -> dict:
-    query = {"rawSql": f"SELECT DISTINCT ds::text FROM {table} ORDER BY 1 DESC", "refId": "ds"}
-    return {**variable("ds", "Date", query, SERVING_DB), "query": query["rawSql"]}
+    definition = f"SELECT DISTINCT ds::text FROM {table} ORDER BY 1 DESC"
+    return ds_variable(SERVING_DB, definition, definition)
 
 
 def dashboard(uid: str, title: str, description: str, panels: list[dict],

@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from spark_apps.layout import DataLayout
+
 log = logging.getLogger(__name__)
 
 PUSH_JOB = "dataplatform"
@@ -82,9 +84,7 @@ class Sample:
 
 
 def task_durations_dir(data_dir: Path | str, dataset: str, ds: str) -> Path:
-    # Not under staging/: the Spark jobs clear the date's staging folder when
-    # they start, which would drop the durations of the tasks before them.
-    return Path(data_dir) / "metrics" / "task_durations" / dataset / f"ds={ds}"
+    return Path(DataLayout(str(data_dir)).task_durations(dataset, ds))
 
 
 def record_task_duration(data_dir: Path | str, dataset: str, ds: str, *, dag_id: str,
