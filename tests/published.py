@@ -9,21 +9,12 @@ import sqlalchemy as sa
 from dataplatform.tables import TABLES
 
 # Measured, not derived from the data: they differ from run to run.
-TIMING_COLUMNS = {"train_seconds"}
+TIMING_COLUMNS = ("train_seconds",)
 
 
-def published_rows(data_dir: Path, ds: str) -> dict[str, list[dict]]:
-    """Every serving-database row of ``ds``, timings aside, table by table."""
-    engine = sa.create_engine(f"sqlite:///{data_dir}/warehouse.db")
-    tables = {}
-    with engine.connect() as connection:
-        for table in sa.inspect(engine).get_table_names():
-            rows = connection.execute(sa.text(f"SELECT * FROM {table} WHERE ds = :ds"),
-                                      {"ds": ds})
-            tables[table] = sorted(({k: v for k, v in row._mapping.items()
-                                     if k not in TIMING_COLUMNS} for row in rows), key=repr)
-    engine.dispose()
-    return tables
+def published_rows(data_dir: Path, ds: str) -> dict[str, list[tuple]]:
+    """Every row of ``ds`` in a run's SQLite serving database, timings aside."""
+    return contract_rows(f"sqlite:///{data_dir}/warehouse.db", ds)
 
 
 # pipeline_metrics rows whose value is a clock reading, not derived from the data.
@@ -32,7 +23,7 @@ MEASURED_METRICS = ("dataplatform_metrics_refreshed_timestamp_seconds",
 
 
 def contract_rows(url: str, ds: str | None = None,
-                  measured: tuple[str, ...] = tuple(TIMING_COLUMNS)) -> dict[str, list]:
+                  measured: tuple[str, ...] = TIMING_COLUMNS) -> dict[str, list]:
     """Every published table's rows (of ``ds``, or all), typed by the contract and
     sorted; the ``measured`` columns and the values of MEASURED_METRICS left out."""
     engine = sa.create_engine(url)
@@ -51,6 +42,6 @@ def contract_rows(url: str, ds: str | None = None,
             for row in rows:
                 if row.get("metric") in MEASURED_METRICS:
                     row["value"] = None
-            found[name] = sorted(tuple(row.values()) for row in rows)
+            found[name] = sorted((tuple(row.values()) for row in rows), key=repr)
     engine.dispose()
     return found
