@@ -98,3 +98,12 @@ def test_published_text_is_escaped_everywhere(tmp_path):
     assert "<script>" not in page and "<b>" not in page
     escaped = html.escape(hostile, quote=True)
     assert page.count(escaped) >= 2  # the table cell and the chart's axis and tooltips
+
+
+def test_f1_history_keeps_the_latest_dates(settings):
+    from dataplatform.results_app import ServingDatabase
+
+    database = ServingDatabase(settings.warehouse_url)
+    assert {str(r["ds"]) for r in database.model_history(2)} == {DS, "2026-03-01"}
+    assert {str(r["ds"]) for r in database.model_history(1)} == {DS}  # the newer one
+    database.engine.dispose()
