@@ -28,19 +28,18 @@ trigger by hand with a `ds` to (re)process a given date.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 # Named here so the dag-processor imports the Spark provider once, before it
 # forks each parse (parsing_pre_import_modules): with the Kubernetes provider
 # installed that import takes ~2 s, the parse itself ~50 ms.
 import airflow.providers.apache.spark.operators.spark_submit  # noqa: F401
 import pendulum
 from airflow.sdk import dag, task
+from dataplatform.alerts import run_deadline
 from dataplatform.assets import STUDENT_ASSETS
 from dataplatform.job_specs import clean_and_compute_statistics_job
-from dataplatform.metrics import task_duration_callback
 from dataplatform.pipeline_tasks import (
     announce_published_partition,
+    nightly_default_args,
     partition_params,
     quality_gate_task,
     resolve_partition,
@@ -57,9 +56,8 @@ SETTINGS = PlatformSettings.from_env()
     catchup=False,
     max_active_runs=4,
     tags=["students", "spark", "nightly"],
-    default_args={"owner": "data-platform", "retries": SETTINGS.task_retries,
-                  "retry_delay": timedelta(minutes=5),
-                  "on_success_callback": task_duration_callback(SETTINGS.data_dir, "students")},
+    default_args=nightly_default_args(SETTINGS, "students"),
+    deadline=run_deadline(SETTINGS.run_deadline_seconds),
     params=partition_params(SETTINGS),
     doc_md=__doc__,
 )

@@ -26,8 +26,6 @@ Locally: `make spark-up`, then trigger with `PLATFORM_SPARK_RUNNER=standalone`.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 # Named here so the dag-processor imports the Spark provider once, before it
 # forks each parse (parsing_pre_import_modules); see students_nightly.py.
 import airflow.providers.apache.spark.operators.spark_submit  # noqa: F401
@@ -51,7 +49,7 @@ MOST_EXECUTORS = SETTINGS.scaling_max_executors
     max_active_runs=1,  # two measurements at once would time each other
     tags=["zte_tad", "spark", "benchmark"],
     default_args={"owner": "data-platform", "retries": SETTINGS.task_retries,
-                  "retry_delay": timedelta(minutes=5)},
+                  "retry_delay": SETTINGS.retry_delay},
     params={
         **partition_params(SETTINGS),
         "max_executors": Param(min(2, MOST_EXECUTORS), type="integer", minimum=1,

@@ -38,18 +38,17 @@ is one JVM).
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 # Named here so the dag-processor imports the Spark provider once, before it
 # forks each parse (parsing_pre_import_modules); see students_nightly.py.
 import airflow.providers.apache.spark.operators.spark_submit  # noqa: F401
 import pendulum
 from airflow.sdk import Param, dag, task
+from dataplatform.alerts import run_deadline
 from dataplatform.assets import TRAFFIC_ASSETS
 from dataplatform.job_specs import DEFAULT_TRAINING, ingest_traffic_job, train_traffic_job
-from dataplatform.metrics import task_duration_callback
 from dataplatform.pipeline_tasks import (
     announce_published_partition,
+    nightly_default_args,
     partition_params,
     quality_gate_task,
     resolve_partition,
@@ -66,9 +65,8 @@ SETTINGS = PlatformSettings.from_env()
     catchup=False,
     max_active_runs=2,
     tags=["zte_tad", "spark", "ml", "nightly"],
-    default_args={"owner": "data-platform", "retries": SETTINGS.task_retries,
-                  "retry_delay": timedelta(minutes=5),
-                  "on_success_callback": task_duration_callback(SETTINGS.data_dir, "zte_tad")},
+    default_args=nightly_default_args(SETTINGS, "zte_tad"),
+    deadline=run_deadline(SETTINGS.run_deadline_seconds),
     params={
         **partition_params(SETTINGS),
         "algorithm": Param(DEFAULT_TRAINING["algorithm"],

@@ -24,6 +24,21 @@ def partition_params(settings: PlatformSettings) -> dict[str, Param]:
     }
 
 
+def nightly_default_args(settings: PlatformSettings, dataset: str) -> dict:
+    """Task defaults of the nightly DAGs: retries for a flaky cluster, each
+    success's duration recorded for run metrics, one alert per failed task."""
+    from dataplatform.alerts import on_task_failure
+    from dataplatform.metrics import task_duration_callback
+
+    return {
+        "owner": "data-platform",
+        "retries": settings.task_retries,
+        "retry_delay": settings.retry_delay,
+        "on_success_callback": task_duration_callback(settings.data_dir, dataset),
+        "on_failure_callback": on_task_failure,
+    }
+
+
 @task
 def resolve_partition(**context) -> str:
     """The run's ``ds``: the ds param, else the logical date, else run_after."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,10 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SPARK_APPS_DIR = REPO_ROOT / "spark_apps"
 DEFAULT_MAX_REJECT_SHARE = 0.2
+DEFAULT_RETRY_DELAY_SECONDS = 300
+# A nightly run of the full inputs takes well under an hour on the compose
+# stack; six hours leaves room for a slow cluster before anyone is paged.
+DEFAULT_RUN_DEADLINE_SECONDS = 6 * 3600
 SPARK_RUNNERS = ("local", "standalone", "yarn", "k8s_pod", "spark_operator", "docker")
 
 
@@ -19,6 +24,9 @@ class PlatformSettings:
     max_reject_share: float
     spark_runner: str
     task_retries: int
+    task_retry_delay_seconds: float = DEFAULT_RETRY_DELAY_SECONDS
+    # A nightly DAG run still going this long after it was queued is alerted on.
+    run_deadline_seconds: float = DEFAULT_RUN_DEADLINE_SECONDS
     # Container runners (k8s_pod, spark_operator, docker): the platform image
     # and where it runs. The data directory is mounted at the same path there.
     image: str = "data-platform:0.1.0"
@@ -52,6 +60,10 @@ class PlatformSettings:
             spark_runner=runner,
             # Nightly runs retry a flaky cluster; one-shot local runs fail fast.
             task_retries=int(env.get("PLATFORM_TASK_RETRIES") or 2),
+            task_retry_delay_seconds=_positive(env, "PLATFORM_TASK_RETRY_DELAY_SECONDS",
+                                               DEFAULT_RETRY_DELAY_SECONDS),
+            run_deadline_seconds=_positive(env, "PLATFORM_RUN_DEADLINE_SECONDS",
+                                           DEFAULT_RUN_DEADLINE_SECONDS),
             image=env.get("PLATFORM_IMAGE") or cls.image,
             k8s_namespace=env.get("PLATFORM_K8S_NAMESPACE") or cls.k8s_namespace,
             k8s_master=env.get("PLATFORM_K8S_MASTER") or cls.k8s_master,
@@ -63,7 +75,18 @@ class PlatformSettings:
         )
 
     @property
+    def retry_delay(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.task_retry_delay_seconds)
+
+    @property
     def layout(self):
         from spark_apps.layout import DataLayout
 
         return DataLayout(str(self.data_dir))
+
+
+def _positive(env, name: str, default: float) -> float:
+    value = float(env.get(name) or default)
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value}")
+    return value

@@ -1,0 +1,130 @@
+"""Alerts: the message, the webhook POST, and the DAGs that send them.
+
+The end-to-end path (a failed task and a missed deadline under a real
+scheduler, posted to a webhook) is in tests/integration/test_scheduler_runs.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from dataplatform.alerts import alert, deadline_fields, run_deadline
+from dataplatform.settings import PlatformSettings
+
+
+class Webhook:
+    """A local HTTP server keeping every JSON body POSTed to it."""
+
+    def __init__(self, status: int = 200):
+        self.received: list[dict] = []
+        received, answer = self.received, status
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's naming)
+                length = int(self.headers["Content-Length"])
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(answer)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/platform"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook():
+    server = Webhook()
+    yield server
+    server.close()
+
+
+FAILED_TASK = {"kind": "task_failed", "dag_id": "students_nightly",
+               "task_id": "clean_and_compute_statistics", "run_id": "scheduled__2026-01-02",
+               "ds": "2026-01-02", "try_number": 3,
+               "error": "AirflowException: Cannot execute: spark-submit ... Error code is: 1.",
+               "log_url": "http://localhost:8080/dags/students_nightly/runs/scheduled__2026-01-02"
+                          "/tasks/clean_and_compute_statistics?try_number=3"}
+
+
+def test_an_alert_is_one_log_line_naming_what_to_look_at(caplog):
+    with caplog.at_level(logging.ERROR, logger="dataplatform.alerts"):
+        text = alert(FAILED_TASK, webhook_url="")
+    assert caplog.messages == [text]
+    assert text == (
+        "PLATFORM ALERT task failed: students_nightly.clean_and_compute_statistics "
+        "ds=2026-01-02 run=scheduled__2026-01-02: AirflowException: Cannot execute: "
+        "spark-submit ... Error code is: 1. (log: " + FAILED_TASK["log_url"] + ")")
+
+
+def test_the_webhook_gets_the_text_and_every_field(webhook):
+    text = alert(FAILED_TASK, webhook_url=webhook.url)
+    assert webhook.received == [{"text": text, **FAILED_TASK}]
+
+
+def test_the_webhook_is_read_from_the_environment_when_sent(webhook, monkeypatch):
+    monkeypatch.setenv("PLATFORM_ALERT_WEBHOOK", webhook.url)
+    alert(FAILED_TASK)
+    assert [body["run_id"] for body in webhook.received] == ["scheduled__2026-01-02"]
+
+
+def test_a_webhook_that_is_down_is_logged_not_raised(caplog):
+    down = Webhook(status=503)
+    try:
+        with caplog.at_level(logging.ERROR, logger="dataplatform.alerts"):
+            alert(FAILED_TASK, webhook_url=down.url)
+    finally:
+        down.close()
+    assert len(down.received) == 1
+    assert caplog.messages[0].startswith("PLATFORM ALERT task failed")
+    assert "could not be posted to PLATFORM_ALERT_WEBHOOK: HTTP Error 503" in caplog.messages[1]
+    assert down.url not in " ".join(caplog.messages)
+
+
+def scheduler_context(**run) -> dict:
+    """What Deadline.handle_miss hands the callback: the run as the REST API
+    shows it, and the deadline."""
+    return {"dag_run": {"dag_id": "students_nightly", "dag_run_id": "backfill__2026-01-03",
+                        "state": "running", "conf": {}, "logical_date": "2026-01-03T00:00:00Z",
+                        "run_after": "2026-01-04T00:00:00Z", **run},
+            "deadline": {"id": "0199", "deadline_time": "2026-11-24T05:00:12+00:00"}}
+
+
+@pytest.mark.parametrize("run, ds", [
+    ({}, "2026-01-03"),                                            # the logical date
+    ({"conf": {"ds": "2025-12-31"}}, "2025-12-31"),                # a manual run's ds param
+    ({"logical_date": None}, "2026-01-04"),                        # no logical date: run_after
+])
+def test_a_missed_deadline_names_the_run_and_its_date(run, ds):
+    fields = deadline_fields(scheduler_context(**run), dt.timedelta(minutes=5))
+    assert fields["kind"] == "deadline_missed"
+    assert fields["ds"] == ds
+    assert fields["error"] == ("still running at 2026-11-24T05:00:12+00:00: it should finish "
+                               "within 0:05:00 of being queued")
+    assert fields["log_url"].endswith("/dags/students_nightly/runs/backfill__2026-01-03")
+
+
+def test_run_deadline_is_measured_from_queueing_and_calls_the_alert():
+    deadline = run_deadline(90)
+    assert type(deadline.reference).__name__ == "DagRunQueuedAtDeadline"
+    assert deadline.interval.total_seconds() == 90
+    assert deadline.callback.path == "dataplatform.alerts.on_deadline_missed"
+    assert deadline.callback.kwargs == {"deadline_seconds": 90}
+
+
+@pytest.mark.parametrize("name, value", [("PLATFORM_RUN_DEADLINE_SECONDS", "0"),
+                                         ("PLATFORM_TASK_RETRY_DELAY_SECONDS", "-5")])
+def test_durations_must_be_positive(name, value):
+    with pytest.raises(ValueError, match=name):
+        PlatformSettings.from_env({name: value})
