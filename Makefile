@@ -57,6 +57,12 @@ test-fast: setup
 bench: setup
 	$(PY) -m bench.run --name $(or $(BENCH_NAME),latest) $(BENCH_ARGS)
 
+## The results API under 1, 4, 16 and 32 concurrent clients (about a minute):
+## bench/results/load-$(BENCH_NAME).json and bench/README.md. Fails on any error.
+.PHONY: bench-load
+bench-load: setup
+	$(PY) -m bench.load_results_api --name $(or $(BENCH_NAME),latest) $(BENCH_LOAD_ARGS)
+
 lint: setup
 	$(VENV)/bin/ruff check .
 
