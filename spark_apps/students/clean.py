@@ -440,7 +440,9 @@ def run_clean(spark: SparkSession, ds: str, data_dir: str,
                       for path, size in listed if size == 0]
     readable = [path for path, size in listed if size > 0]
     if not readable:
-        raise LandingError(f"every student CSV in {landing} is empty")
+        # Named, since no quarantine is written when the run stops here.
+        raise LandingError(f"every student CSV in {landing} is empty (0 bytes): "
+                           f"{', '.join(local_path(path) for path, _ in listed)}")
     # A blank first line is a missing header, and fails here.
     headers = read_headers(spark, readable)
     # The scan names files by URI ("a%20b.csv"); messages use the listed path.
