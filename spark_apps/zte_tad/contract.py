@@ -21,6 +21,20 @@ RANGES = {
 REJECTION_REASONS = ("null_feature", "out_of_range")
 
 
+def name_clash(names: list[str]) -> str | None:
+    """Feature columns a file holds more than once, ignoring case, or None.
+
+    Spark resolves columns case-insensitively: such a file fails the read of
+    the whole date instead of just its own.
+    """
+    clashes = [f"{feature} ({', '.join(n for n in names if n.lower() == feature.lower())})"
+               for feature in FEATURE_COLUMNS
+               if sum(name.lower() == feature.lower() for name in names) > 1]
+    if clashes:
+        return f"feature column(s) named more than once, ignoring case: {', '.join(clashes)}"
+    return None
+
+
 def schema_problem(fields: dict[str, str]) -> str | None:
     """Why a file's columns (name -> Arrow type) break the contract, or None."""
     missing = [name for name in FEATURE_COLUMNS if name not in fields]

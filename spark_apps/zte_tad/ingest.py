@@ -5,6 +5,7 @@ Writes  staging/zte_tad/ds=<ds>/packets/        clean packets + capture_id, cate
         staging/zte_tad/ds=<ds>/quality.json    accounting and reasons
         quarantine/zte_tad/ds=<ds>/files.json   files that could not be used, and why
         quarantine/zte_tad/ds=<ds>/rows/        rejected packets with their reason
+                                                and row_index (0-based) in their file
 
 A file is one capture session. A file that cannot be read, or lacks a feature
 column, is quarantined with its reason and the rest of the date goes on. Any
@@ -24,7 +25,13 @@ from pyspark.sql import functions as F
 from spark_apps.hadoop_fs import list_dirs, list_files, local_path, remove_path, write_text
 from spark_apps.layout import DataLayout, validate_ds
 from spark_apps.session import build_spark_session
-from spark_apps.zte_tad.contract import FEATURE_COLUMNS, PACKET_SCHEMA, RANGES, schema_problem
+from spark_apps.zte_tad.contract import (
+    FEATURE_COLUMNS,
+    PACKET_SCHEMA,
+    RANGES,
+    name_clash,
+    schema_problem,
+)
 
 DATASET = "zte_tad"
 
@@ -45,19 +52,24 @@ def inspect_file(path: str) -> tuple[int | None, str | None]:
         schema = metadata.schema.to_arrow_schema()
     except Exception as error:  # noqa: BLE001 - any unreadable file is quarantined
         return None, f"unreadable parquet: {type(error).__name__}: {error}"
-    problem = schema_problem({field.name: str(field.type) for field in schema})
+    problem = (name_clash(schema.names)
+               or schema_problem({field.name: str(field.type) for field in schema}))
     return (None, problem) if problem else (metadata.num_rows, None)
 
 
 def extract_packets(spark: SparkSession, files: Sequence[str]) -> DataFrame:
-    return spark.read.schema(PACKET_SCHEMA).parquet(*files).select(
-        F.col("_metadata.file_path").alias("file_uri"), *FEATURE_COLUMNS)
+    # A file whose footer reads but whose pages do not would otherwise fail the
+    # whole date; its scan stops early instead, and the footer's row count
+    # (see run_ingest) quarantines it.
+    return spark.read.schema(PACKET_SCHEMA).option("ignoreCorruptFiles", "true").parquet(
+        *files).select(F.col("_metadata.file_path").alias("file_uri"),
+                       F.col("_metadata.row_index").alias("row_index"), *FEATURE_COLUMNS)
 
 
 def transform_label(packets: DataFrame, captures: DataFrame) -> DataFrame:
     """Attach ``capture_id`` and ``category`` (the folder) to every packet."""
     return packets.join(F.broadcast(captures), "file_uri").select(
-        "capture_id", "category", *FEATURE_COLUMNS)
+        "capture_id", "category", "row_index", *FEATURE_COLUMNS)
 
 
 def transform_validate(packets: DataFrame) -> DataFrame:
@@ -92,11 +104,10 @@ def run_ingest(spark: SparkSession, ds: str, data_dir: str) -> dict:
     remove_path(spark, staging)
     remove_path(spark, quarantine)
 
-    jvm_path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path
-    captures, rejected_files, files_in = [], [], 0
+    rejected_files, files_in, usable = [], 0, []
     for category_dir in list_dirs(spark, landing):
         category = category_dir.rstrip("/").rsplit("/", 1)[-1]
-        for path, _size in list_files(spark, category_dir):
+        for path, size in list_files(spark, category_dir):
             if not path.endswith(".parquet"):
                 continue
             files_in += 1
@@ -104,42 +115,65 @@ def run_ingest(spark: SparkSession, ds: str, data_dir: str) -> dict:
             if problem:
                 rejected_files.append({"file": local_path(path), "reason": problem})
             else:
-                # Spark names files by their encoded URI ("Health%20Fitness").
-                captures.append((path, jvm_path(path).toUri().toString(),
-                                 f"{category}/{path.rsplit('/', 1)[-1]}", category, rows))
+                usable.append((path, size, category, rows))
     if files_in == 0:
         raise LandingError(f"no capture files (<Category>/*.parquet) in {landing}")
-    if rejected_files:
-        write_text(spark, f"{quarantine}/files.json", json.dumps(rejected_files, indent=2))
-    if not captures:
-        raise LandingError(f"all {files_in} capture files in {landing} were quarantined: "
-                           f"{rejected_files[0]['reason']} (see {quarantine}/files.json)")
+    jvm_path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path
+    # Spark names files by their encoded URI ("Health%20Fitness").
+    captures = [(path, jvm_path(path).toUri().toString(),
+                 f"{category}/{path.rsplit('/', 1)[-1]}", category, rows)
+                for path, _size, category, rows in usable]
+    _check_captures_left(spark, captures, rejected_files, landing, quarantine)
 
     capture_table = spark.createDataFrame(
         [c[1:4] for c in captures], "file_uri STRING, capture_id STRING, category STRING")
     labelled = transform_label(extract_packets(spark, [c[0] for c in captures]), capture_table)
     validated = transform_validate(labelled).cache()
+    try:
+        # One pass gives both the footer check (rows per capture) and the reasons.
+        counts = validated.groupBy("capture_id", "reject_reason").count().collect()
+        per_capture: dict[str, int] = {}
+        for row in counts:
+            per_capture[row.capture_id] = per_capture.get(row.capture_id, 0) + row["count"]
+        # Fewer rows than the footer declares: the scan stopped at a corrupt page.
+        corrupt = [(path, cid, rows, per_capture.get(cid, 0)) for path, _, cid, _, rows in captures
+                   if per_capture.get(cid, 0) != rows]
+        corrupt_ids = [cid for _, cid, _, _ in corrupt]
+        if corrupt:
+            rejected_files += [{"file": local_path(path),
+                                "reason": f"corrupt parquet: {read} of the footer's {rows} rows "
+                                          "could be read"}
+                               for path, _, rows, read in corrupt]
+            captures = [c for c in captures if c[2] not in corrupt_ids]
+            _check_captures_left(spark, captures, rejected_files, landing, quarantine)
+        reason_counts: dict[str | None, int] = {}
+        for row in counts:
+            if row.capture_id not in corrupt_ids:
+                reason_counts[row.reject_reason] = (reason_counts.get(row.reject_reason, 0)
+                                                    + row["count"])
+        report = quality_report(ds, files_in, rejected_files, reason_counts)
 
-    # One pass gives both the footer check (rows per capture) and the reasons.
-    per_capture: dict[str, int] = {}
-    reason_counts: dict[str | None, int] = {}
-    for row in validated.groupBy("capture_id", "reject_reason").count().collect():
-        per_capture[row.capture_id] = per_capture.get(row.capture_id, 0) + row["count"]
-        reason_counts[row.reject_reason] = reason_counts.get(row.reject_reason, 0) + row["count"]
-    short = [(cid, rows, per_capture.get(cid, 0)) for _, _, cid, _, rows in captures
-             if per_capture.get(cid, 0) != rows]
-    if short:
-        raise LandingError(f"rows read differ from the footers' counts: {short[:5]}")
-    report = quality_report(ds, files_in, rejected_files, reason_counts)
+        kept = validated.where(~F.col("capture_id").isin(corrupt_ids))
+        kept.where(F.col("reject_reason").isNull()).drop("reject_reason", "row_index").write.mode(
+            "overwrite").parquet(f"{staging}/packets")
+        if report["rows_rejected"]:
+            kept.where(F.col("reject_reason").isNotNull()).write.mode("overwrite").parquet(
+                f"{quarantine}/rows")
+        write_text(spark, f"{staging}/quality.json", json.dumps(report, indent=2))
+        return report
+    finally:
+        validated.unpersist()
 
-    validated.where(F.col("reject_reason").isNull()).drop("reject_reason").write.mode(
-        "overwrite").parquet(f"{staging}/packets")
-    if report["rows_rejected"]:
-        validated.where(F.col("reject_reason").isNotNull()).write.mode("overwrite").parquet(
-            f"{quarantine}/rows")
-    write_text(spark, f"{staging}/quality.json", json.dumps(report, indent=2))
-    validated.unpersist()
-    return report
+
+def _check_captures_left(spark: SparkSession, captures: Sequence, rejected_files: list[dict],
+                         landing: str, quarantine: str) -> None:
+    """Record the quarantined files; raise LandingError when no capture is left."""
+    if rejected_files:
+        write_text(spark, f"{quarantine}/files.json", json.dumps(rejected_files, indent=2))
+    if not captures:
+        named = "; ".join(f"{f['file']}: {f['reason']}" for f in rejected_files[:3])
+        raise LandingError(f"all {len(rejected_files)} capture files in {landing} were "
+                           f"quarantined: {named} (see {quarantine}/files.json)")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
