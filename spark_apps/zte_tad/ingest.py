@@ -7,14 +7,16 @@ Writes  staging/zte_tad/ds=<ds>/packets/        clean packets + capture_id, cate
         quarantine/zte_tad/ds=<ds>/rows/        rejected packets with their reason
                                                 and row_index (0-based) in their file
 
-A file is one capture session. A file that cannot be read, or lacks a feature
-column, is quarantined with its reason and the rest of the date goes on. Any
-``CLASS`` column is ignored: the label is the category folder.
+A file is one capture session. A file that cannot be read, lacks a feature
+column, has no category folder or repeats another file byte for byte is
+quarantined with its reason and the rest of the date goes on. Any ``CLASS``
+column is ignored: the label is the category folder.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from collections.abc import Sequence
@@ -55,6 +57,30 @@ def inspect_file(path: str) -> tuple[int | None, str | None]:
     problem = (name_clash(schema.names)
                or schema_problem({field.name: str(field.type) for field in schema}))
     return (None, problem) if problem else (metadata.num_rows, None)
+
+
+def later_copies(files: Sequence[tuple[str, int]]) -> dict[str, str]:
+    """``{path: earlier path}`` for each file whose bytes an earlier file has.
+
+    A capture landed twice would count its packets twice, and could sit on both
+    sides of the held-out split. Only files of equal size are hashed.
+    """
+    by_size: dict[int, list[str]] = {}
+    for path, size in files:
+        by_size.setdefault(size, []).append(path)
+    copies = {}
+    for paths in by_size.values():
+        if len(paths) < 2:
+            continue
+        first_by_digest: dict[str, str] = {}
+        for path in paths:
+            with open(local_path(path), "rb") as handle:
+                digest = hashlib.file_digest(handle, "sha256").hexdigest()
+            if digest in first_by_digest:
+                copies[path] = first_by_digest[digest]
+            else:
+                first_by_digest[digest] = path
+    return copies
 
 
 def extract_packets(spark: SparkSession, files: Sequence[str]) -> DataFrame:
@@ -104,7 +130,11 @@ def run_ingest(spark: SparkSession, ds: str, data_dir: str) -> dict:
     remove_path(spark, staging)
     remove_path(spark, quarantine)
 
-    rejected_files, files_in, usable = [], 0, []
+    # A capture beside the category folders has no label: quarantined, not skipped.
+    rejected_files = [{"file": local_path(path), "reason": "not in a <Category>/ folder: no label"}
+                      for path, _size in list_files(spark, landing) if path.endswith(".parquet")]
+    files_in = len(rejected_files)
+    usable = []
     for category_dir in list_dirs(spark, landing):
         category = category_dir.rstrip("/").rsplit("/", 1)[-1]
         for path, size in list_files(spark, category_dir):
@@ -118,11 +148,15 @@ def run_ingest(spark: SparkSession, ds: str, data_dir: str) -> dict:
                 usable.append((path, size, category, rows))
     if files_in == 0:
         raise LandingError(f"no capture files (<Category>/*.parquet) in {landing}")
+    copies = later_copies([(path, size) for path, size, _, _ in usable])
+    rejected_files += [{"file": local_path(path),
+                        "reason": f"same bytes as {local_path(first)}: a capture landed twice"}
+                       for path, first in copies.items()]
     jvm_path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path
     # Spark names files by their encoded URI ("Health%20Fitness").
     captures = [(path, jvm_path(path).toUri().toString(),
                  f"{category}/{path.rsplit('/', 1)[-1]}", category, rows)
-                for path, _size, category, rows in usable]
+                for path, _size, category, rows in usable if path not in copies]
     _check_captures_left(spark, captures, rejected_files, landing, quarantine)
 
     capture_table = spark.createDataFrame(
