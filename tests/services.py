@@ -323,3 +323,102 @@ class Chromium:
         self._connection.close()
         if self.process:
             stop(self.process)
+
+
+# --- Airflow as deployed: scheduler, dag-processor, api-server ----------------------------
+
+
+class AirflowDeployment:
+    """A scheduler (LocalExecutor), a dag-processor and an api-server sharing one
+    metadata database and one random JWT secret, each a process of its own.
+
+    Task processes reach the api-server's execution API, as in production.
+    Every process logs under ``root``; task logs go to ``root/home/logs``.
+    """
+
+    def __init__(self, root: Path, env: dict[str, str], metadata_url: str):
+        self.root = root
+        self.home = root / "home"
+        self.api = ApiServer(root, env={})
+        self.env = {
+            **env,
+            "AIRFLOW_HOME": str(self.home),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api.url}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(48),
+            "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
+            "AIRFLOW__API__BASE_URL": self.api.url,
+            # Seconds, not minutes, between the scheduler's and processor's rounds.
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            # The DAG files do not change during a test: parse them rarely.
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
+        }
+        self.api.env = self.env
+        self.processes: list[subprocess.Popen] = []
+
+    def airflow(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        import sys
+
+        return subprocess.run([sys.executable, "-m", "airflow", *args], env=self.env,
+                              capture_output=True, text=True, timeout=timeout)
+
+    def start(self) -> None:
+        import sys
+
+        self.home.mkdir(parents=True, exist_ok=True)
+        migrated = self.airflow("db", "migrate", timeout=600)
+        if migrated.returncode != 0:
+            raise RuntimeError(f"airflow db migrate failed:\n{migrated.stderr[-3000:]}")
+        self.api.start()
+        for component in ("scheduler", "dag-processor"):
+            with (self.root / f"{component}.log").open("w") as output:
+                self.processes.append(subprocess.Popen(
+                    [sys.executable, "-m", "airflow", component], env=self.env,
+                    stdout=output, stderr=subprocess.STDOUT, start_new_session=True))
+
+    def logs(self) -> list[Path]:
+        """Every log this deployment wrote: its processes' and every task try's."""
+        return sorted(path for path in self.root.rglob("*.log") if path.is_file())
+
+    def stop(self) -> None:
+        for process in self.processes:  # the scheduler's children go with its group
+            if process.poll() is None:
+                os.killpg(process.pid, 15)
+        for process in self.processes:
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, 9)
+                process.wait()
+        self.api.stop()
+
+
+class Webhook:
+    """A local HTTP endpoint keeping every JSON body POSTed to it (alert tests)."""
+
+    def __init__(self, status: int = 200):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.received: list[dict] = []
+        received, answer = self.received, status
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's naming)
+                length = int(self.headers["Content-Length"])
+                received.append(json.loads(self.rfile.read(length)))
+                self.send_response(answer)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/platform"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

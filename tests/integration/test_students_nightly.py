@@ -6,10 +6,7 @@ rules written again with the csv module, the statistics with pandas.
 
 from __future__ import annotations
 
-import csv
 import json
-import math
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,65 +18,17 @@ import sqlalchemy as sa
 from conftest import completed_applications, on_cluster
 from dataplatform.settings import REPO_ROOT
 from published import published_rows
+from students_reference import (
+    assert_matches_reference,
+    reference_clean_rows,
+    reference_tables,
+)
 
 pytestmark = pytest.mark.slow
 
 SAMPLE = REPO_ROOT / "data" / "samples" / "students" / "students_sample.csv"
 STUDENT_TABLES = ("students_score_summary", "students_by_grade", "students_by_programa",
                   "students_awards_correlation", "data_quality", "data_quality_rejections")
-SCORES = ["puntaje_mat", "puntaje_ing", "puntaje_ciencias"]
-INTEGER = re.compile(r"^[+-]?\d+$")
-NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-
-
-# ----------------------------------------------------------- independent reference
-
-
-def reference_clean_rows(path: Path) -> tuple[pd.DataFrame, int]:
-    """Clean rows by the contract's rules, written independently; and rows_in."""
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        header = next(reader)
-        rows = [row for row in reader if any(field.strip() for field in row)]
-    kept, seen = [], set()
-    for row in rows:
-        if len(row) != len(header):
-            continue
-        record = {name: value.strip() for name, value in zip(header, row, strict=True)}
-        ints = {k: record[k] for k in ("id", "grado", "num_premios")}
-        if not all(INTEGER.match(v) for v in ints.values()):
-            continue
-        if int(ints["id"]) <= 0 or not 1 <= int(ints["grado"]) <= 12 or int(
-                ints["num_premios"]) < 0:
-            continue
-        if not all(NUMBER.match(record[s]) and 0 <= float(record[s]) <= 100 for s in SCORES):
-            continue
-        if int(ints["id"]) in seen:
-            continue
-        seen.add(int(ints["id"]))
-        kept.append({"grado": int(ints["grado"]), "num_premios": int(ints["num_premios"]),
-                     "programa": record["programa"].strip().capitalize(),
-                     **{s: float(record[s]) for s in SCORES}})
-    return pd.DataFrame(kept), len(rows)
-
-
-def reference_tables(clean: pd.DataFrame) -> dict[str, list[dict]]:
-    summary = [{"subject": s, "n": int(clean[s].count()), "mean": clean[s].mean(),
-                "stddev": clean[s].std(ddof=1), "min": clean[s].min(), "max": clean[s].max()}
-               for s in [*SCORES, "num_premios"]]
-
-    def averages(key: str) -> list[dict]:
-        grouped = clean.groupby(key)
-        frame = grouped[[*SCORES, "num_premios"]].mean().add_prefix("avg_")
-        frame.insert(0, "n_students", grouped.size())
-        return frame.reset_index().to_dict("records")
-
-    correlation = [{"subject": s, "n": len(clean),
-                    "pearson_r": clean["num_premios"].corr(clean[s], method="pearson")}
-                   for s in SCORES]
-    return {"students_score_summary": summary, "students_by_grade": averages("grado"),
-            "students_by_programa": averages("programa"),
-            "students_awards_correlation": correlation}
 
 
 # ----------------------------------------------------------- helpers
@@ -122,28 +71,6 @@ def warehouse(data_dir: Path, table: str, ds: str) -> pd.DataFrame:
     return pads.dataset(data_dir / "warehouse" / table / f"ds={ds}").to_table().to_pandas()
 
 
-def assert_rows_close(actual: list[dict], expected: list[dict], key: str) -> None:
-    actual_by_key = {row[key]: row for row in actual}
-    assert sorted(actual_by_key) == sorted(row[key] for row in expected)
-    for row in expected:
-        for column, value in row.items():
-            got = actual_by_key[row[key]][column]
-            if isinstance(value, float) and not isinstance(got, str):
-                assert math.isclose(got, value, rel_tol=1e-9, abs_tol=1e-12), (column, row)
-            else:
-                assert got == value, (column, row)
-
-
-def assert_matches_reference(tables: dict, reference: dict) -> None:
-    assert_rows_close(tables["students_score_summary"], reference["students_score_summary"],
-                      "subject")
-    assert_rows_close(tables["students_by_grade"], reference["students_by_grade"], "grado")
-    assert_rows_close(tables["students_by_programa"], reference["students_by_programa"],
-                      "programa")
-    assert_rows_close(tables["students_awards_correlation"],
-                      reference["students_awards_correlation"], "subject")
-
-
 # ----------------------------------------------------------- scenarios
 
 
@@ -176,7 +103,7 @@ def sample_run(airflow_cli, tmp_path_factory) -> SampleRun:
     return SampleRun(data_dir, ds, tables, clean, rows_in)
 
 
-def test_committed_sample_publishes_exact_statistics_idempotently(airflow_cli, sample_run):
+def test_committed_sample_publishes_exact_statistics(sample_run):
     data_dir, ds, tables = sample_run.data_dir, sample_run.ds, sample_run.tables
     clean, rows_in = sample_run.clean, sample_run.rows_in
     manifest = json.loads(SAMPLE.with_name(SAMPLE.name + ".manifest.json").read_text())
@@ -195,12 +122,8 @@ def test_committed_sample_publishes_exact_statistics_idempotently(airflow_cli, s
         "*.csv")))
     assert len(rows) == manifest["rows_rejected"]
     assert rows["line_number"].between(2, rows_in + 1).all()
-
-    second = run_dag(airflow_cli, data_dir, ds, "sample-2")
-    assert second.returncode == 0, second.stdout[-3000:]
-    assert published(data_dir, ds) == tables
-    assert [p.name for p in (data_dir / "warehouse/students_by_grade").iterdir()] == [
-        f"ds={ds}"]
+    # Reruns leaving the same rows: test_scheduler_runs.py (a backfill reprocessing
+    # five dates) and test_published_results.py (publish cleared and rerun).
 
 
 def test_standalone_cluster_publishes_the_same_rows_as_local(airflow_cli, sample_run,
@@ -245,16 +168,5 @@ def test_file_missing_a_column_fails_naming_it(airflow_cli, data_dir):
     _assert_nothing_published(data_dir, ds)
 
 
-def test_too_many_rejected_rows_fail_the_gate(airflow_cli, data_dir, tmp_path):
-    from dataplatform.generators.students import write_csv
-
-    ds = "2026-03-14"
-    dirty = tmp_path / "dirty.csv"
-    manifest = write_csv(dirty, 300, seed=11, dirty_fraction=0.4)
-    land(data_dir, ds, {"students.csv": dirty})
-    result = run_dag(airflow_cli, data_dir, ds, "gate")
-    assert result.returncode != 0
-    share = manifest["rows_rejected"] / 300
-    assert (f"{share:.1%} of rows rejected ({manifest['rows_rejected']} of 300), above the "
-            "20% gate") in result.stdout + result.stderr
-    _assert_nothing_published(data_dir, ds)
+# A date over the reject threshold (the gate refuses it, publishes nothing and
+# alerts): test_scheduler_runs.py.

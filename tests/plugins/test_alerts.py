@@ -7,40 +7,12 @@ scheduler, posted to a webhook) is in tests/integration/test_scheduler_runs.py.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from dataplatform.alerts import alert, deadline_fields, run_deadline
 from dataplatform.settings import PlatformSettings
-
-
-class Webhook:
-    """A local HTTP server keeping every JSON body POSTed to it."""
-
-    def __init__(self, status: int = 200):
-        self.received: list[dict] = []
-        received, answer = self.received, status
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's naming)
-                length = int(self.headers["Content-Length"])
-                received.append(json.loads(self.rfile.read(length)))
-                self.send_response(answer)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/platform"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+from services import Webhook
 
 
 @pytest.fixture

@@ -1,0 +1,360 @@
+"""students_nightly under a real scheduler: backfills, a crash, two dates at once,
+alerts, and what reaches the logs.
+
+One deployment, as in production but on 127.0.0.1: a scheduler with the
+LocalExecutor, a dag-processor and an api-server, on a Postgres metadata
+database; the serving database is Postgres too. The scenario runs once (module
+fixture) and each test checks one property of what it left:
+
+1. ``airflow backfill create`` over five dates (two runs at a time) and a sixth
+   whose rows are nearly all bad;
+2. a second backfill reprocessing the five dates, during which the Spark job of
+   one date is killed (SIGKILL) while it writes; Airflow retries the task.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+import pyarrow.dataset as pads
+import pytest
+import sqlalchemy as sa
+from dataplatform.generators.students import write_csv
+from published import contract_rows
+from services import AirflowDeployment, Webhook
+from students_reference import assert_matches_reference, reference_clean_rows, reference_tables
+
+pytestmark = pytest.mark.slow
+
+DAG_ID = "students_nightly"
+DATES = ["2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"]
+BAD_DATE = "2026-01-06"  # every row but the first is bad: the gate refuses it
+CRASH_DATE = DATES[2]  # the largest input, so that its write lasts long enough to kill
+STUDENT_TABLES = ("students_score_summary", "students_by_grade", "students_by_programa",
+                  "students_awards_correlation", "data_quality", "data_quality_rejections")
+DEADLINE_SECONDS = 15  # shorter than any run: every run misses it
+RUN_TIMEOUT = 900
+
+
+@dataclass
+class Scenario:
+    deployment: AirflowDeployment
+    data_dir: Path
+    serving_url: str
+    metadata: sa.Engine
+    webhook: Webhook
+    secrets: dict[str, str]
+    student_names: set[str]
+    first: dict[str, dict] = field(default_factory=dict)  # published rows after backfill 1
+    second: dict[str, dict] = field(default_factory=dict)  # ... after backfill 2
+    crash: dict = field(default_factory=dict)
+
+
+def land_inputs(data_dir: Path) -> dict[str, Path]:
+    """Each date its own file, sized differently, so a date reading another's
+    input shows in its counts."""
+    files = {}
+    for index, ds in enumerate([*DATES, BAD_DATE]):
+        rows = 150_000 if ds == CRASH_DATE else 300 + 37 * index
+        dirty = 1.0 if ds == BAD_DATE else 0.05
+        path = data_dir / "landing" / "students" / f"ds={ds}" / f"students_{ds}.csv"
+        write_csv(path, rows, seed=100 + index, dirty_fraction=dirty)
+        files[ds] = path
+    return files
+
+
+def published(scenario_url: str, data_dir: Path, ds: str) -> dict:
+    """The date's rows in the serving database and in the warehouse."""
+    serving = {table: rows for table, rows in contract_rows(scenario_url, ds).items()
+               if table in STUDENT_TABLES}
+    warehouse = {}
+    for table in STUDENT_TABLES:
+        folder = data_dir / "warehouse" / table / f"ds={ds}"
+        if folder.exists():
+            rows = pads.dataset(folder).to_table().to_pylist()
+            warehouse[table] = sorted((tuple(row.items()) for row in rows), key=repr)
+    return {"serving": serving, "warehouse": warehouse}
+
+
+def wait_for_backfill(metadata: sa.Engine, timeout: float = RUN_TIMEOUT) -> None:
+    """Until the scheduler has marked the DAG's backfill complete (every run
+    finished): only then may another backfill of it be created."""
+    deadline = time.monotonic() + timeout
+    query = sa.text("SELECT b.id, b.completed_at, r.run_id, r.state FROM backfill b "
+                    "LEFT JOIN dag_run r ON r.backfill_id = b.id WHERE b.dag_id = :dag "
+                    "AND b.completed_at IS NULL")
+    while True:
+        with metadata.connect() as connection:
+            running = [tuple(row) for row in connection.execute(query, {"dag": DAG_ID})]
+        if not running:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"backfill still running after {timeout:.0f}s: {running}")
+        time.sleep(2)
+
+
+def wait_for_dag(deployment: AirflowDeployment, metadata: sa.Engine) -> None:
+    deadline = time.monotonic() + 180
+    while True:
+        with metadata.connect() as connection:
+            if connection.execute(sa.text("SELECT 1 FROM serialized_dag WHERE dag_id = :dag"),
+                                  {"dag": DAG_ID}).first():
+                return
+        if time.monotonic() > deadline:
+            tail = (deployment.root / "dag-processor.log").read_text()[-3000:]
+            raise TimeoutError(f"{DAG_ID} was not parsed within 180s:\n{tail}")
+        time.sleep(1)
+
+
+def backfill(deployment: AirflowDeployment, start: str, end: str, *extra: str) -> None:
+    result = deployment.airflow("backfill", "create", "--dag-id", DAG_ID, "--from-date", start,
+                                "--to-date", end, "--max-active-runs", "2", *extra)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+
+
+def spark_job_processes(ds: str) -> list[psutil.Process]:
+    """The date's spark-submit, its JVM and the Python driver the JVM started."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if "students/clean.py" in cmdline and ds in cmdline:
+            found.append(process)
+    return found
+
+
+def kill_while_writing(data_dir: Path, ds: str, outcome: dict, timeout: float) -> None:
+    """SIGKILL the date's Spark job once it is writing: a ``_temporary`` folder is
+    Hadoop's committer at work under the date's staging or quarantine folder."""
+    watched = [data_dir / "staging" / "students" / f"ds={ds}",
+               data_dir / "quarantine" / "students" / f"ds={ds}"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        writing = [str(path.relative_to(data_dir)) for folder in watched if folder.exists()
+                   for path in folder.rglob("_temporary")]
+        if writing:
+            victims = spark_job_processes(ds)
+            outcome["command_lines"] = [" ".join(p.cmdline()) for p in victims]
+            for process in victims:
+                process.send_signal(signal.SIGKILL)
+            outcome.update(writing=writing, killed=[p.pid for p in victims],
+                           at=dt.datetime.now(dt.UTC))
+            return
+        time.sleep(0.02)
+
+
+@pytest.fixture(scope="module")
+def scenario(postgres, java, tmp_path_factory) -> Scenario:
+    root = tmp_path_factory.mktemp("scheduler")
+    data_dir = root / "data"
+    inputs = land_inputs(data_dir)
+    names = set()
+    for path in inputs.values():
+        with path.open(encoding="utf-8") as handle:
+            names |= {line.split(",")[1] for line in handle.readlines()[1:]
+                      if line.count(",") >= 2 and " " in line.split(",")[1]}
+    serving_url = postgres.create_database("serving_scheduled")
+    metadata_url = postgres.create_database("airflow_scheduled")
+    webhook = Webhook()
+    env = {**os.environ,
+           "PLATFORM_DATA_DIR": str(data_dir),
+           "PLATFORM_WAREHOUSE_URL": serving_url,
+           "PLATFORM_ALERT_WEBHOOK": webhook.url,
+           "PLATFORM_RUN_DEADLINE_SECONDS": str(DEADLINE_SECONDS),
+           "PLATFORM_TASK_RETRIES": "1",
+           "PLATFORM_TASK_RETRY_DELAY_SECONDS": "2",
+           # Backfills only: no nightly run of today's date, which has no input.
+           "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"}
+    deployment = AirflowDeployment(root / "airflow", env, metadata_url)
+    metadata = sa.create_engine(metadata_url)
+    scenario = Scenario(deployment, data_dir, serving_url, metadata, webhook,
+                        secrets={"database password": postgres.password,
+                                 "JWT secret": deployment.env["AIRFLOW__API_AUTH__JWT_SECRET"],
+                                 "API secret key": deployment.env["AIRFLOW__API__SECRET_KEY"],
+                                 "alert webhook": webhook.url},
+                        student_names=names)
+    try:
+        deployment.start()
+        wait_for_dag(deployment, metadata)
+        unpaused = deployment.airflow("dags", "unpause", DAG_ID)  # backfills run unpaused DAGs
+        assert unpaused.returncode == 0, unpaused.stderr[-2000:]
+
+        backfill(deployment, DATES[0], BAD_DATE)
+        wait_for_backfill(metadata)
+        scenario.first = {ds: published(serving_url, data_dir, ds) for ds in [*DATES, BAD_DATE]}
+
+        killer = threading.Thread(target=kill_while_writing,
+                                  args=(data_dir, CRASH_DATE, scenario.crash, RUN_TIMEOUT))
+        killer.start()
+        backfill(deployment, DATES[0], DATES[-1], "--reprocess-behavior", "completed")
+        killer.join()
+        if scenario.crash:  # what readers saw while the killed job's files lay there
+            scenario.crash["seen"] = published(serving_url, data_dir, CRASH_DATE)
+        wait_for_backfill(metadata)
+        scenario.second = {ds: published(serving_url, data_dir, ds) for ds in DATES}
+        yield scenario
+    finally:
+        deployment.stop()
+        webhook.close()
+        metadata.dispose()
+
+
+def task_tries(metadata: sa.Engine, task_id: str) -> list[dict]:
+    """Every try of ``task_id``: earlier tries (history) and the latest."""
+    query = ("SELECT run_id, try_number, state, start_date, end_date FROM {table} "
+             "WHERE dag_id = :dag AND task_id = :task")
+    with metadata.connect() as connection:
+        return [dict(row._mapping) for table in ("task_instance_history", "task_instance")
+                for row in connection.execute(sa.text(query.format(table=table)),
+                                              {"dag": DAG_ID, "task": task_id})]
+
+
+def backfill_runs(metadata: sa.Engine) -> list[dict]:
+    with metadata.connect() as connection:
+        return [dict(row._mapping) for row in connection.execute(sa.text(
+            "SELECT run_id, state, logical_date FROM dag_run WHERE dag_id = :dag "
+            "AND run_type = 'backfill' ORDER BY logical_date"), {"dag": DAG_ID})]
+
+
+# ----------------------------------------------------------------- 1. backfills
+
+
+def test_backfill_publishes_each_date_once_with_its_own_statistics(scenario):
+    runs = {run["logical_date"].date().isoformat(): run["state"]
+            for run in backfill_runs(scenario.metadata)}
+    assert runs == {**dict.fromkeys(DATES, "success"), BAD_DATE: "failed"}
+    for ds in DATES:
+        tables = contract_dicts(scenario.serving_url, ds)
+        (quality,) = tables["data_quality"]  # one row per date: published once
+        path = scenario.data_dir / "landing" / "students" / f"ds={ds}" / f"students_{ds}.csv"
+        clean, rows_in = reference_clean_rows(path)
+        assert (quality["rows_in"], quality["rows_clean"], quality["rows_rejected"]) == (
+            rows_in, len(clean), rows_in - len(clean)), ds
+        assert_matches_reference(tables, reference_tables(clean))
+        # The warehouse holds the same rows as the serving database.
+        for table in STUDENT_TABLES:
+            assert len(scenario.first[ds]["warehouse"].get(table, [])) == len(tables[table])
+    quality_folder = scenario.data_dir / "warehouse" / "data_quality"
+    partitions = sorted(path.name for path in quality_folder.iterdir())
+    assert partitions == [f"ds={ds}" for ds in DATES]
+
+
+def contract_dicts(url: str, ds: str) -> dict[str, list[dict]]:
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        tables = {table: [dict(row._mapping) for row in connection.execute(
+            sa.text(f"SELECT * FROM {table} WHERE ds = :ds"), {"ds": dt.date.fromisoformat(ds)})]
+            for table in STUDENT_TABLES}
+    engine.dispose()
+    return tables
+
+
+def test_a_second_backfill_reprocessing_the_dates_leaves_the_same_rows(scenario):
+    assert scenario.second == {ds: scenario.first[ds] for ds in DATES}
+    cleaned = [t for t in task_tries(scenario.metadata, "publish") if t["state"] == "success"]
+    assert len(cleaned) == 2 * len(DATES), "each date published once per backfill"
+
+
+def test_the_refused_date_published_nothing(scenario):
+    assert scenario.first[BAD_DATE] == {"serving": dict.fromkeys(STUDENT_TABLES, []),
+                                        "warehouse": {}}
+
+
+# ----------------------------------------------------------------- 2. crash safety
+
+
+def test_a_job_killed_mid_write_is_invisible_and_its_retry_publishes_the_same_rows(scenario):
+    crash = scenario.crash
+    assert crash.get("killed"), "the Spark job was never caught writing"
+    assert any("_temporary" in path for path in crash["writing"])
+    # Readers during the crash: the previous partition, whole.
+    assert crash["seen"] == scenario.first[CRASH_DATE]
+    tries = [t for t in task_tries(scenario.metadata, "clean_and_compute_statistics")
+             if CRASH_DATE in t["run_id"]]
+    killed = [t for t in tries if t["start_date"] <= crash["at"] <= (t["end_date"] or crash["at"])]
+    assert killed and killed[0]["state"] in ("failed", "up_for_retry"), tries
+    assert any(t["state"] == "success" and t["start_date"] > crash["at"] for t in tries), tries
+    assert scenario.second[CRASH_DATE] == scenario.first[CRASH_DATE]
+
+
+# ----------------------------------------------------------------- 3. two dates at once
+
+
+def test_two_dates_ran_at_once(scenario):
+    spans = [(t["start_date"], t["end_date"], t["run_id"])
+             for t in task_tries(scenario.metadata, "clean_and_compute_statistics")
+             if t["start_date"] and t["end_date"]]
+    overlapping = [(a[2], b[2]) for a in spans for b in spans
+                   if a[2] < b[2] and a[0] < b[1] and b[0] < a[1]]
+    assert overlapping, spans
+    # ...and each date's rows are its own input's (checked above per date).
+
+
+# ----------------------------------------------------------------- 7. alerts and deadlines
+
+
+def alerts(scenario: Scenario, kind: str) -> list[dict]:
+    return [body for body in scenario.webhook.received if body["kind"] == kind]
+
+
+def test_the_refused_date_sends_one_actionable_alert(scenario):
+    (failure,) = alerts(scenario, "task_failed")  # the killed try is retried: no alert
+    assert failure["dag_id"] == DAG_ID and failure["task_id"] == "quality_gate"
+    assert failure["ds"] == BAD_DATE
+    manifest = json.loads(next(scenario.data_dir.glob(
+        f"landing/students/ds={BAD_DATE}/*.manifest.json")).read_text())
+    share = manifest["rows_rejected"] / manifest["rows"]
+    assert (f"{share:.1%} of rows rejected ({manifest['rows_rejected']} of {manifest['rows']}), "
+            "above the 20% gate") in failure["error"], failure
+    assert failure["log_url"] == (f"{scenario.deployment.api.url}/dags/{DAG_ID}/runs/"
+                                  f"{failure['run_id'].replace(':', '%3A').replace('+', '%2B')}"
+                                  "/tasks/quality_gate?try_number=1")
+    gate_logs = [path for path in scenario.deployment.logs() if "task_id=quality_gate" in str(path)
+                 and BAD_DATE in str(path)]
+    # Task logs are JSON lines: look for the message's start, not its escaped whole.
+    logged = f"PLATFORM ALERT task failed: {DAG_ID}.quality_gate ds={BAD_DATE}"
+    assert any(logged in path.read_text() for path in gate_logs), gate_logs
+
+
+def test_every_run_past_its_deadline_sends_a_deadline_alert(scenario):
+    missed = alerts(scenario, "deadline_missed")
+    first_runs = {run["run_id"]: run["logical_date"].date().isoformat()
+                  for run in backfill_runs(scenario.metadata)}
+    assert {body["run_id"] for body in missed} == set(first_runs)
+    for body in missed:
+        assert body["ds"] == first_runs[body["run_id"]]
+        assert f"within 0:00:{DEADLINE_SECONDS} of being queued" in body["error"]
+        assert body["text"].startswith(f"PLATFORM ALERT run missed its deadline: {DAG_ID} ")
+
+
+# ----------------------------------------------------------------- 6. secrets and names
+
+
+def test_no_secret_in_any_log_or_spark_command_line(scenario):
+    logs = scenario.deployment.logs()
+    assert any("task_id=clean_and_compute_statistics" in str(path) for path in logs)
+    texts = {path: path.read_text(errors="replace") for path in logs}
+    assert any("Spark-Submit cmd" in text for text in texts.values())
+    for name, secret in scenario.secrets.items():
+        leaked = [str(path) for path, text in texts.items() if secret in text]
+        assert not leaked, f"the {name} is in {leaked}"
+        assert not any(secret in line for line in scenario.crash.get("command_lines", []))
+
+
+def test_no_student_name_in_a_log_or_a_published_table(scenario):
+    assert len(scenario.student_names) > 100
+    pattern = re.compile("|".join(re.escape(name) for name in sorted(scenario.student_names)))
+    for path in scenario.deployment.logs():
+        found = pattern.search(path.read_text(errors="replace"))
+        assert not found, f"{found.group()!r} in {path}"
+    published_text = json.dumps([scenario.first, scenario.second], default=str)
+    found = pattern.search(published_text)
+    assert not found, f"{found.group()!r} in a published table"
