@@ -3,6 +3,7 @@ and the results page served by a running api-server, read by headless Chromium."
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import math
@@ -161,6 +162,12 @@ def test_results_page_in_chromium_shows_the_serving_database(published_run, chro
     assert chromium.evaluate("document.querySelectorAll('svg.chart').length") == 4
     assert chromium.evaluate(
         "document.querySelectorAll('#confusion-matrix td.cell').length") > 0
+    # No student of the landed sample is named anywhere on the page, nor in its HTML.
+    html = chromium.evaluate("document.documentElement.outerHTML")
+    with STUDENT_SAMPLE.open(encoding="utf-8", newline="") as handle:
+        names = {row["nombre"] for row in csv.DictReader(handle) if " " in row["nombre"]}
+    assert len(names) > 100
+    assert [name for name in names if name in text or name in html] == []
 
 
 def as_utc(moment: dt.datetime | str) -> dt.datetime:
