@@ -14,6 +14,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -339,23 +340,24 @@ class AirflowDeployment:
     def __init__(self, root: Path, env: dict[str, str], metadata_url: str):
         self.root = root
         self.home = root / "home"
-        self.api = ApiServer(root, env={})
+        api_port = free_port()
         self.env = {
             **env,
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.api.url}/execution/",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
             "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(48),
             "AIRFLOW__API__SECRET_KEY": secrets.token_urlsafe(32),
-            "AIRFLOW__API__BASE_URL": self.api.url,
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
             # Seconds, not minutes, between the scheduler's and processor's rounds.
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             # The DAG files do not change during a test: parse them rarely.
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
         }
-        self.api.env = self.env
+        self.api = ApiServer(root, self.env)
+        self.api.port = api_port
         self.processes: list[subprocess.Popen] = []
 
     def airflow(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -379,20 +381,31 @@ class AirflowDeployment:
                     stdout=output, stderr=subprocess.STDOUT, start_new_session=True))
 
     def logs(self) -> list[Path]:
-        """Every log this deployment wrote: its processes' and every task try's."""
-        return sorted(path for path in self.root.rglob("*.log") if path.is_file())
+        """Every log this deployment wrote: its processes', every task try's and
+        every executor callback's (those files have no extension)."""
+        task_logs = (path for path in (self.home / "logs").rglob("*") if path.is_file())
+        return sorted({*self.root.glob("*.log"), *task_logs})
 
     def stop(self) -> None:
-        for process in self.processes:  # the scheduler's children go with its group
-            if process.poll() is None:
-                os.killpg(process.pid, 15)
+        # Each component leads a process group of its own: its executor workers,
+        # their task processes and Spark JVMs go with it, even after it exited.
+        for process in self.processes:
+            _signal_group(process, signal.SIGTERM)
         for process in self.processes:
             try:
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, 9)
-                process.wait()
+                pass
+            _signal_group(process, signal.SIGKILL)
+            process.wait()
         self.api.stop()
+
+
+def _signal_group(process: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(process.pid, signum)
+    except ProcessLookupError:  # the whole group has gone
+        pass
 
 
 class Webhook:

@@ -21,6 +21,8 @@ import datetime as dt
 import json
 import logging
 import os
+import re
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping
 
@@ -28,7 +30,7 @@ log = logging.getLogger(__name__)
 
 WEBHOOK_ENV = "PLATFORM_ALERT_WEBHOOK"
 WEBHOOK_TIMEOUT_SECONDS = 10
-MAX_ERROR_CHARS = 2000  # a Spark stack trace is for the log, not the chat message
+MAX_ERROR_CHARS = 500  # a stack trace is for the log, not the chat message
 
 
 def alert_text(fields: Mapping) -> str:
@@ -64,16 +66,27 @@ def alert(fields: Mapping, webhook_url: str | None = None) -> str:
 
 def _mask(secret: str) -> None:
     """Keep the webhook URL out of task logs, should a library print it."""
-    try:
-        from airflow.sdk.log import mask_secret
-    except ImportError:  # outside Airflow (unit tests of the message)
-        return
+    from airflow.sdk.log import mask_secret
+
     mask_secret(secret)
 
 
-def _short(error: object) -> str:
-    text = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else str(error)
-    text = " ".join(text.split())
+# SparkSubmitHook's message: the whole command line, then the driver's last
+# output, which may quote input values. Neither belongs in a chat message.
+_SPARK_SUBMIT_FAILED = re.compile(r"^Cannot execute: .*?Error code is: (-?\d+)", re.DOTALL)
+
+
+def error_summary(error: object) -> str:
+    """The error in one line: its type and first line, with no command line or
+    job output (those stay in the task log, which log_url points at)."""
+    message = str(error)
+    spark_submit = _SPARK_SUBMIT_FAILED.match(message)
+    if spark_submit:
+        message = (f"spark-submit exited with code {spark_submit.group(1)}; the job's "
+                   "error is at the end of the task log")
+    first_line = message.strip().splitlines()[0] if message.strip() else "no message"
+    text = f"{type(error).__name__}: {first_line}" if isinstance(error, BaseException) else (
+        first_line)
     return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + " ..."
 
 
@@ -87,7 +100,7 @@ def task_failure_fields(context: Mapping) -> dict:
         "run_id": ti.run_id,
         "ds": ds,
         "try_number": ti.try_number,
-        "error": _short(context.get("exception") or "unknown error"),
+        "error": error_summary(context.get("exception") or "unknown error"),
         "log_url": ti.log_url,
     }
 
@@ -130,25 +143,38 @@ def deadline_fields(context: Mapping, deadline: dt.timedelta | None = None) -> d
         "ds": ds,
         "error": (f"still {run.get('state')} at {context['deadline']['deadline_time']}: "
                   f"it should finish {limit}"),
-        "log_url": f"{base_url}/dags/{run['dag_id']}/runs/{run['dag_run_id']}",
+        "log_url": (f"{base_url}/dags/{run['dag_id']}/runs/"
+                    f"{urllib.parse.quote(run['dag_run_id'])}"),
     }
 
 
 def on_deadline_missed(context: Mapping, deadline_seconds: float | None = None) -> None:
+    """Alert, unless the run has failed (its failed task has alerted already) or
+    is a backfill's (see ``run_deadline``)."""
+    run = context["dag_run"]
+    if run.get("state") == "failed" or run.get("run_type") == "backfill":
+        log.info("deadline of %s passed; no alert for a %s %s run", run.get("dag_run_id"),
+                 run.get("state"), run.get("run_type"))
+        return
     deadline = dt.timedelta(seconds=deadline_seconds) if deadline_seconds else None
     alert(deadline_fields(context, deadline))
 
 
-def run_deadline(seconds: float):
+def run_deadline(seconds: float | None):
     """The DeadlineAlert of a nightly DAG: the run must finish ``seconds`` after
-    it was queued.
+    it was queued; None when ``seconds`` is None (no deadline).
 
     Queued, not ``run_after``: a nightly run is queued as soon as its
-    ``run_after`` passes, while a backfill's ``run_after`` lies in the past and
-    would make every backfilled date "late" before it starts.
+    ``run_after`` passes, and a manual run when it is triggered. Backfills are
+    not held to it: Airflow queues all of a backfill's runs when the backfill
+    is created, so its later dates would be late before they start (their
+    deadline is skipped in ``on_deadline_missed``). A run cleared and rerun
+    gets no new deadline: Airflow makes deadlines only when it creates a run.
     """
     from airflow.sdk import DeadlineAlert, DeadlineReference, SyncCallback
 
+    if seconds is None:
+        return None
     return DeadlineAlert(
         reference=DeadlineReference.DAGRUN_QUEUED_AT,
         interval=dt.timedelta(seconds=seconds),

@@ -25,8 +25,9 @@ class PlatformSettings:
     spark_runner: str
     task_retries: int
     task_retry_delay_seconds: float = DEFAULT_RETRY_DELAY_SECONDS
-    # A nightly DAG run still going this long after it was queued is alerted on.
-    run_deadline_seconds: float = DEFAULT_RUN_DEADLINE_SECONDS
+    # A nightly DAG run still going this long after it was queued is alerted on;
+    # None: the DAGs declare no deadline.
+    run_deadline_seconds: float | None = DEFAULT_RUN_DEADLINE_SECONDS
     # Container runners (k8s_pod, spark_operator, docker): the platform image
     # and where it runs. The data directory is mounted at the same path there.
     image: str = "data-platform:0.1.0"
@@ -62,8 +63,10 @@ class PlatformSettings:
             task_retries=int(env.get("PLATFORM_TASK_RETRIES") or 2),
             task_retry_delay_seconds=_positive(env, "PLATFORM_TASK_RETRY_DELAY_SECONDS",
                                                DEFAULT_RETRY_DELAY_SECONDS),
+            # 0 turns the deadline off: `airflow dags test` of Airflow 3.3.2 fails
+            # at the end of any run of a DAG with one (apache/airflow#73428).
             run_deadline_seconds=_positive(env, "PLATFORM_RUN_DEADLINE_SECONDS",
-                                           DEFAULT_RUN_DEADLINE_SECONDS),
+                                           DEFAULT_RUN_DEADLINE_SECONDS, zero_is_off=True),
             image=env.get("PLATFORM_IMAGE") or cls.image,
             k8s_namespace=env.get("PLATFORM_K8S_NAMESPACE") or cls.k8s_namespace,
             k8s_master=env.get("PLATFORM_K8S_MASTER") or cls.k8s_master,
@@ -85,8 +88,14 @@ class PlatformSettings:
         return DataLayout(str(self.data_dir))
 
 
-def _positive(env, name: str, default: float) -> float:
-    value = float(env.get(name) or default)
+def _positive(env, name: str, default: float, zero_is_off: bool = False) -> float | None:
+    raw = env.get(name)
+    try:
+        value = float(raw) if raw not in (None, "") else default
+    except ValueError:
+        raise ValueError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value == 0 and zero_is_off:
+        return None
     if value <= 0:
-        raise ValueError(f"{name} must be a positive number of seconds, got {value}")
+        raise ValueError(f"{name} must be a positive number of seconds, got {value:g}")
     return value

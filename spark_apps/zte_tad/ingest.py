@@ -188,8 +188,9 @@ def run_ingest(spark: SparkSession, ds: str, data_dir: str) -> dict:
         report = quality_report(ds, files_in, rejected_files, reason_counts)
 
         kept = validated.where(~F.col("capture_id").isin(corrupt_ids))
-        kept.where(F.col("reject_reason").isNull()).drop("reject_reason", "row_index").write.mode(
-            "overwrite").parquet(f"{staging}/packets")
+        kept.where(F.col("reject_reason").isNull()).select(
+            "capture_id", "category", *FEATURE_COLUMNS).write.mode("overwrite").parquet(
+            f"{staging}/packets")
         if report["rows_rejected"]:
             kept.where(F.col("reject_reason").isNotNull()).write.mode("overwrite").parquet(
                 f"{quarantine}/rows")

@@ -44,17 +44,20 @@ def test_dag_states_owner_tags_retries_and_docs(dagbag, dag_id):
         assert task.owner == "data-platform", task.task_id
 
 
-@pytest.mark.parametrize("dag_id", sorted(NIGHTLY_DAGS))
-def test_nightly_dags_alert_on_failure_and_on_a_missed_deadline(dagbag, dag_id):
+def test_nightly_dags_alert_on_failure_and_on_a_missed_deadline(monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
     from dataplatform.alerts import on_task_failure
-    from dataplatform.settings import DEFAULT_RUN_DEADLINE_SECONDS
 
-    dag = dagbag.dags[dag_id]
-    for task in dag.tasks:
-        assert on_task_failure in task.on_failure_callback, task.task_id
-    (deadline,) = dag.deadline
-    assert deadline.interval.total_seconds() == DEFAULT_RUN_DEADLINE_SECONDS
-    assert deadline.callback.path == "dataplatform.alerts.on_deadline_missed"
+    # The tests' environment turns deadlines off, as for every `airflow dags test`.
+    monkeypatch.setenv("PLATFORM_RUN_DEADLINE_SECONDS", "3600")
+    dagbag = DagBag(dag_folder=str(DAGS_FOLDER))
+    for dag_id in sorted(NIGHTLY_DAGS):
+        dag = dagbag.dags[dag_id]
+        for task in dag.tasks:
+            assert on_task_failure in task.on_failure_callback, (dag_id, task.task_id)
+        (deadline,) = dag.deadline
+        assert deadline.interval.total_seconds() == 3600
+        assert deadline.callback.path == "dataplatform.alerts.on_deadline_missed"
 
 
 def test_dag_file_name_is_the_dag_id(dagbag):

@@ -10,7 +10,14 @@ import datetime as dt
 import logging
 
 import pytest
-from dataplatform.alerts import alert, deadline_fields, run_deadline
+from dataplatform.alerts import (
+    alert,
+    deadline_fields,
+    error_summary,
+    on_deadline_missed,
+    on_task_failure,
+    run_deadline,
+)
 from dataplatform.settings import PlatformSettings
 from services import Webhook
 
@@ -95,7 +102,69 @@ def test_run_deadline_is_measured_from_queueing_and_calls_the_alert():
     assert deadline.callback.kwargs == {"deadline_seconds": 90}
 
 
-@pytest.mark.parametrize("name, value", [("PLATFORM_RUN_DEADLINE_SECONDS", "0"),
+@pytest.mark.parametrize("run", [{"state": "failed"},  # its failed task has alerted
+                                 {"run_type": "backfill"}])  # all queued at its creation
+def test_no_deadline_alert_for_a_failed_run_or_a_backfill(run, webhook, monkeypatch):
+    monkeypatch.setenv("PLATFORM_ALERT_WEBHOOK", webhook.url)
+    on_deadline_missed(scheduler_context(**run), deadline_seconds=60)
+    on_deadline_missed(scheduler_context(run_type="scheduled"), deadline_seconds=60)
+    assert [body["kind"] for body in webhook.received] == ["deadline_missed"]
+
+
+class FailedTry:
+    """The fields of the task runner's RuntimeTaskInstance an alert reads."""
+
+    dag_id, task_id, run_id, try_number = ("students_nightly", "clean_and_compute_statistics",
+                                           "manual__2026-11-24T05:00:00+00:00", 2)
+    log_url = ("http://127.0.0.1:8080/dags/students_nightly/runs/manual__2026-11-24T05%3A00"
+               "%3A00%2B00%3A00/tasks/clean_and_compute_statistics?try_number=2")
+
+
+class ManualRun:
+    logical_date = None
+    run_after = dt.datetime(2026, 11, 24, 5, tzinfo=dt.UTC)
+
+
+SPARK_SUBMIT_FAILURE = (
+    "Cannot execute: spark-submit --master local[*] --conf spark.sql.shuffle.partitions=8 "
+    "--name clean_and_compute_statistics /opt/platform/spark_apps/students/clean.py --ds "
+    "2026-11-20. Error code is: 1.\nLast spark-submit output:\n[CAST_INVALID_INPUT] The value "
+    "'Eva Torres' of the type \"STRING\" cannot be cast to \"INT\"")
+
+
+def test_a_failed_task_alert_names_the_try_and_keeps_job_output_in_the_log(webhook,
+                                                                            monkeypatch):
+    from airflow.sdk.exceptions import AirflowException
+
+    monkeypatch.setenv("PLATFORM_ALERT_WEBHOOK", webhook.url)
+    on_task_failure({"ti": FailedTry(), "dag_run": ManualRun(), "params": {"ds": "2026-11-20"},
+                     "exception": AirflowException(SPARK_SUBMIT_FAILURE)})
+    (body,) = webhook.received
+    assert body["ds"] == "2026-11-20" and body["try_number"] == 2
+    assert body["log_url"] == FailedTry.log_url
+    assert body["error"] == ("AirflowException: spark-submit exited with code 1; the job's "
+                             "error is at the end of the task log")
+    assert "Eva Torres" not in body["text"] and "--conf" not in body["text"]
+
+
+@pytest.mark.parametrize("error, summary", [
+    (ValueError("bad\nsecond line"), "ValueError: bad"),
+    (RuntimeError("x" * 600), "RuntimeError: " + "x" * 486 + " ..."),
+    ("", "no message"),
+])
+def test_error_summary_is_one_short_line(error, summary):
+    assert error_summary(error) == summary
+
+
+def test_a_deadline_of_zero_seconds_is_none():
+    assert PlatformSettings.from_env({"PLATFORM_RUN_DEADLINE_SECONDS": "0"}).run_deadline_seconds \
+        is None
+    assert run_deadline(None) is None
+
+
+@pytest.mark.parametrize("name, value", [("PLATFORM_RUN_DEADLINE_SECONDS", "-1"),
+                                         ("PLATFORM_RUN_DEADLINE_SECONDS", "six hours"),
+                                         ("PLATFORM_TASK_RETRY_DELAY_SECONDS", "0"),
                                          ("PLATFORM_TASK_RETRY_DELAY_SECONDS", "-5")])
 def test_durations_must_be_positive(name, value):
     with pytest.raises(ValueError, match=name):
