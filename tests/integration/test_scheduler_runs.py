@@ -359,8 +359,8 @@ def test_the_refused_date_sends_one_actionable_alert(scenario):
     assert failure["log_url"] == (f"{scenario.deployment.api.url}/dags/{DAG_ID}/runs/"
                                   f"{urllib.parse.quote(failure['run_id'])}"
                                   "/tasks/quality_gate?try_number=1")
-    gate_logs = [path for path in scenario.deployment.logs() if "task_id=quality_gate" in str(path)
-                 and BAD_DATE in str(path)]
+    gate_logs = [path for path in scenario.deployment.logs()
+                 if f"run_id={failure['run_id']}/task_id=quality_gate/" in str(path)]
     # Task logs are JSON lines: look for the message's start, not its escaped whole.
     logged = f"PLATFORM ALERT task failed: {DAG_ID}.quality_gate ds={BAD_DATE}"
     assert any(logged in path.read_text() for path in gate_logs), gate_logs
