@@ -32,7 +32,7 @@ import pyarrow.dataset as pads
 import pytest
 import sqlalchemy as sa
 from dataplatform.generators.students import write_csv
-from published import contract_rows
+from published import STUDENT_TABLES, contract_rows, table_dicts
 from services import AirflowDeployment, Webhook
 from students_reference import assert_matches_reference, reference_clean_rows, reference_tables
 
@@ -42,8 +42,6 @@ DAG_ID = "students_nightly"
 DATES = ["2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04", "2026-01-05"]
 BAD_DATE = "2026-01-06"  # every row but the first is bad: the gate refuses it (a manual run)
 CRASH_DATE = DATES[2]  # the largest input, so that its write lasts long enough to kill
-STUDENT_TABLES = ("students_score_summary", "students_by_grade", "students_by_programa",
-                  "students_awards_correlation", "data_quality", "data_quality_rejections")
 DEADLINE_SECONDS = 15  # shorter than any run: every run misses it
 RUN_TIMEOUT = 900
 
@@ -262,18 +260,6 @@ def backfill_runs(metadata: sa.Engine) -> list[dict]:
             "AND run_type = 'backfill' ORDER BY logical_date"), {"dag": DAG_ID})]
 
 
-def contract_dicts(url: str, ds: str) -> dict[str, list[dict]]:
-    """The date's student rows in the serving database, as dicts to compare with
-    the pandas reference (published.contract_rows gives sorted tuples)."""
-    engine = sa.create_engine(url)
-    with engine.connect() as connection:
-        tables = {table: [dict(row._mapping) for row in connection.execute(
-            sa.text(f"SELECT * FROM {table} WHERE ds = :ds"), {"ds": dt.date.fromisoformat(ds)})]
-            for table in STUDENT_TABLES}
-    engine.dispose()
-    return tables
-
-
 # ----------------------------------------------------------------- backfills
 
 
@@ -282,7 +268,7 @@ def test_backfill_publishes_each_date_once_with_its_own_statistics(scenario):
             for run in backfill_runs(scenario.metadata)}
     assert runs == dict.fromkeys(DATES, "success")
     for ds in DATES:
-        tables = contract_dicts(scenario.serving_url, ds)
+        tables = table_dicts(scenario.serving_url, ds, STUDENT_TABLES)
         (quality,) = tables["data_quality"]  # one row per date: published once
         path = scenario.data_dir / "landing" / "students" / f"ds={ds}" / f"students_{ds}.csv"
         clean, rows_in = reference_clean_rows(path)

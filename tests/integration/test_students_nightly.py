@@ -14,10 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.dataset as pads
 import pytest
-import sqlalchemy as sa
 from conftest import completed_applications, on_cluster
 from dataplatform.settings import REPO_ROOT
-from published import published_rows
+from published import STUDENT_TABLES, published_rows, table_dicts
 from students_reference import (
     assert_matches_reference,
     reference_clean_rows,
@@ -27,8 +26,6 @@ from students_reference import (
 pytestmark = pytest.mark.slow
 
 SAMPLE = REPO_ROOT / "data" / "samples" / "students" / "students_sample.csv"
-STUDENT_TABLES = ("students_score_summary", "students_by_grade", "students_by_programa",
-                  "students_awards_correlation", "data_quality", "data_quality_rejections")
 
 
 # ----------------------------------------------------------- helpers
@@ -50,21 +47,8 @@ def run_dag(airflow_cli, data_dir: Path, ds: str, name: str, env: dict | None = 
 
 
 def published(data_dir: Path, ds: str) -> dict[str, list[dict]]:
-    """Every student table's rows for ``ds`` in the serving database."""
-    database = data_dir / "warehouse.db"
-    if not database.exists():
-        return {}
-    engine = sa.create_engine(f"sqlite:///{database}")
-    tables = {}
-    with engine.connect() as connection:
-        existing = sa.inspect(connection).get_table_names()
-        for table in STUDENT_TABLES:
-            if table in existing:
-                rows = connection.execute(
-                    sa.text(f"SELECT * FROM {table} WHERE ds = :ds ORDER BY 2, 3"), {"ds": ds})
-                tables[table] = [dict(row._mapping) for row in rows]
-    engine.dispose()
-    return tables
+    """Every student table's rows for ``ds`` in the run's serving database."""
+    return table_dicts(f"sqlite:///{data_dir}/warehouse.db", ds, STUDENT_TABLES)
 
 
 def warehouse(data_dir: Path, table: str, ds: str) -> pd.DataFrame:
