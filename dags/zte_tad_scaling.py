@@ -33,7 +33,12 @@ import pendulum
 from airflow.sdk import Param, chain, dag, task
 from dataplatform.assets import table_asset
 from dataplatform.job_specs import ingest_traffic_job, scaling_train_job
-from dataplatform.pipeline_tasks import partition_params, quality_gate_task, resolve_partition
+from dataplatform.pipeline_tasks import (
+    partition_params,
+    platform_default_args,
+    quality_gate_task,
+    resolve_partition,
+)
 from dataplatform.settings import PlatformSettings
 from dataplatform.spark_jobs import spark_job_task
 
@@ -48,8 +53,7 @@ MOST_EXECUTORS = SETTINGS.scaling_max_executors
     catchup=False,
     max_active_runs=1,  # two measurements at once would time each other
     tags=["zte_tad", "spark", "benchmark"],
-    default_args={"owner": "data-platform", "retries": SETTINGS.task_retries,
-                  "retry_delay": SETTINGS.retry_delay},
+    default_args=platform_default_args(SETTINGS),
     params={
         **partition_params(SETTINGS),
         "max_executors": Param(min(2, MOST_EXECUTORS), type="integer", minimum=1,

@@ -24,16 +24,20 @@ def partition_params(settings: PlatformSettings) -> dict[str, Param]:
     }
 
 
+def platform_default_args(settings: PlatformSettings) -> dict:
+    """Task defaults of every platform DAG: its owner, and retries for a flaky cluster."""
+    return {"owner": "data-platform", "retries": settings.task_retries,
+            "retry_delay": settings.retry_delay}
+
+
 def nightly_default_args(settings: PlatformSettings, dataset: str) -> dict:
-    """Task defaults of the nightly DAGs: retries for a flaky cluster, each
-    success's duration recorded for run metrics, one alert per failed task."""
+    """Task defaults of the nightly DAGs: the platform's, each success's duration
+    recorded for run metrics, and one alert per failed task."""
     from dataplatform.alerts import on_task_failure
     from dataplatform.metrics import task_duration_callback
 
     return {
-        "owner": "data-platform",
-        "retries": settings.task_retries,
-        "retry_delay": settings.retry_delay,
+        **platform_default_args(settings),
         "on_success_callback": task_duration_callback(settings.data_dir, dataset),
         "on_failure_callback": on_task_failure,
     }
