@@ -21,6 +21,7 @@ import json
 import sys
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation, SparkSession, Window
@@ -130,16 +131,69 @@ def block_line_offsets(blocks: Iterable[Mapping]) -> list[tuple[str, int, int, i
     return offsets
 
 
-def transform_block_counts(checked: DataFrame) -> DataFrame:
-    """Per split of a file: its lines, first ``mid`` and blank lines.
+def transform_line_counts(checked: DataFrame) -> DataFrame:
+    """Lines per split of a file and kind: ``lines``, first ``mid``, clean id range.
 
-    The first line of a file's first split is its header, so this one small
-    aggregation gives line numbers, the header lines and the blank-line count.
+    Grouped by ``file_path, block_start, blank, reject_reason``: this one small
+    aggregation, run as the scan fills the cache, gives line numbers, the
+    header lines, the blank lines, the reasons before duplicates and the clean
+    rows' id range (see ``summarise_line_counts``).
     """
-    return checked.groupBy("file_path", "block_start").agg(
+    return checked.groupBy("file_path", "block_start", "blank", "reject_reason").agg(
         F.count(F.lit(1)).alias("lines"),
         F.min("mid").alias("first_mid"),
-        F.sum(F.col("blank").cast("long")).alias("blank_lines"),
+        F.min("id").alias("low_id"),
+        F.max("id").alias("high_id"),
+    )
+
+
+@dataclass
+class LineSummary:
+    """What ``transform_line_counts`` tells, worked out by the driver."""
+
+    blocks: list[dict]  # file_path, block_start, lines, first_mid per split
+    header_mids: list[int]
+    blank_lines: int
+    reason_counts: dict[str | None, int]  # data rows by reason, None for clean
+    low_id: int | None
+    high_id: int | None
+
+
+def summarise_line_counts(groups: Iterable[Mapping]) -> LineSummary:
+    """Fold the line-count groups into splits, headers, blanks, reasons and ids.
+
+    A file's header is the first line of its first split: it is taken out of
+    the reason it was given, since it is not a data row.
+    """
+    groups = list(groups)
+    blocks: dict[tuple[str, int], dict] = {}
+    for group in groups:
+        key = (group["file_path"], group["block_start"])
+        block = blocks.setdefault(key, {"file_path": key[0], "block_start": key[1],
+                                        "lines": 0, "first_mid": group["first_mid"]})
+        block["lines"] += group["lines"]
+        block["first_mid"] = min(block["first_mid"], group["first_mid"])
+    header_mids = [block["first_mid"] for block in blocks.values()
+                   if block["block_start"] == 0]
+    reason_counts: dict[str | None, int] = {}
+    clean_ids = []
+    for group in groups:
+        if group["blank"]:
+            continue
+        lines = group["lines"] - (group["block_start"] == 0 and
+                                  group["first_mid"] in header_mids)
+        if lines:
+            reason_counts[group["reject_reason"]] = (
+                reason_counts.get(group["reject_reason"], 0) + lines)
+        if group["reject_reason"] is None and group["low_id"] is not None:
+            clean_ids += [group["low_id"], group["high_id"]]
+    return LineSummary(
+        blocks=list(blocks.values()),
+        header_mids=header_mids,
+        blank_lines=sum(group["lines"] for group in groups if group["blank"]),
+        reason_counts=reason_counts,
+        low_id=min(clean_ids, default=None),
+        high_id=max(clean_ids, default=None),
     )
 
 
@@ -168,8 +222,9 @@ def transform_parse_rows(lines: DataFrame,
         files_by_header.setdefault(tuple(header), []).append(file_path)
 
     # Most lines hold no quote: a plain split parses them at a fraction of the
-    # cost of the CSV parser, which only quoted lines need.
-    has_quote = F.instr("value", '"') > 0
+    # cost of the CSV parser, which only quoted lines need. Whether a line
+    # holds one is worked out once, as a column, not in each of its uses.
+    has_quote = F.col("has_quote")
     unquoted = F.regexp_replace("value", QUOTED_FIELD_PATTERN, "")
     parsed_groups = []
     for header, files in sorted(files_by_header.items()):
@@ -177,6 +232,8 @@ def transform_parse_rows(lines: DataFrame,
         schema = ", ".join(f"c{i} STRING" for i in range(len(header)))
         csv_fields = F.from_csv("value", schema, {"escape": '"', "mode": "PERMISSIVE"})
         rows = lines.where(F.col("file_path").isin(files)).select(
+            "*", F.contains("value", F.lit('"')).alias("has_quote"),
+        ).select(
             "*",
             F.split("value", ",", -1).alias("parts"),
             F.when(has_quote, csv_fields).alias("quoted_fields"),
@@ -187,7 +244,7 @@ def transform_parse_rows(lines: DataFrame,
             F.when(has_quote, F.size(F.split(unquoted, ",", -1)))
              .otherwise(F.size("parts")).alias("field_count"),
             F.lit(len(header)).alias("expected_fields"),
-            (has_quote & (F.instr(unquoted, '"') > 0)).alias("stray_quote"),
+            (has_quote & F.contains(unquoted, F.lit('"'))).alias("stray_quote"),
             *(F.trim(F.when(has_quote, F.col(f"quoted_fields.c{positions[col]}"))
                      .otherwise(F.get("parts", positions[col]))).alias(col)
               for col in REQUIRED_COLUMNS),
@@ -202,9 +259,19 @@ def _missing(column: str):
     return F.col(column).isNull() | (F.col(column) == "")
 
 
+# The typed value of each checked field, parsed once: NULL where it does not
+# parse. The checks read it, and so do the clean rows.
+TYPED_FIELDS = {"id": "long", "grado": "long", "num_premios": "long",
+                **{score: "double" for score in SCORE_COLUMNS}}
+
+
+def _typed(column: str):
+    return F.col(f"{column}__typed")
+
+
 def _integer_checks(column: str, low: int | None, high: int | None,
                     range_reason: str) -> list[tuple]:
-    value = F.col(column).try_cast("long")
+    value = _typed(column)
     out_of_range = F.lit(False)
     if low is not None:
         out_of_range = out_of_range | (value < low)
@@ -229,10 +296,10 @@ def rejection_checks() -> list[tuple]:
         *_integer_checks("grado", low_grade, high_grade, "grado_out_of_range"),
         *_integer_checks("num_premios", 0, None, "num_premios_negative"),
         # Above what the INT column holds: under ANSI casts, a crash otherwise.
-        (F.col("num_premios").try_cast("long") > MAX_AWARDS, "num_premios_too_large"),
+        (_typed("num_premios") > MAX_AWARDS, "num_premios_too_large"),
     ]
     for score in SCORE_COLUMNS:
-        value = F.col(score).try_cast("double")
+        value = _typed(score)
         checks += [
             (_missing(score), f"{score}_missing"),
             (~F.col(score).rlike(NUMBER_PATTERN), f"{score}_not_number"),
@@ -242,11 +309,16 @@ def rejection_checks() -> list[tuple]:
 
 
 def transform_validate(parsed: DataFrame) -> DataFrame:
-    """Add ``reject_reason``: the first check a row fails, NULL when clean."""
+    """Add the typed values (``<field>__typed``) and ``reject_reason``.
+
+    ``reject_reason`` is the first check a row fails, NULL when clean.
+    """
+    typed = parsed.select("*", *(F.col(column).try_cast(kind).alias(f"{column}__typed")
+                                 for column, kind in TYPED_FIELDS.items()))
     reason = F.lit(None).cast("string")
     for condition, name in reversed(rejection_checks()):
         reason = F.when(condition, F.lit(name)).otherwise(reason)
-    return parsed.select("*", reason.alias("reject_reason"))
+    return typed.select("*", reason.alias("reject_reason"))
 
 
 def normalise_programa(column: str):
@@ -270,7 +342,7 @@ def transform_checked(validated: DataFrame) -> DataFrame:
     clean = F.col("reject_reason").isNull()
     return validated.select(
         *LINE_KEYS, "blank", "reject_reason",
-        *(F.when(clean, F.col(column).cast(kind)).alias(column)
+        *(F.when(clean, _typed(column).cast(kind)).alias(column)
           for column, kind in CLEAN_TYPES.items() if column != "programa"),
         F.when(clean, normalise_programa("programa")).alias("programa"),
     )
@@ -284,12 +356,6 @@ def transform_rows(checked: DataFrame, header_mids: Sequence[int]) -> DataFrame:
 # The bitmap proof shuffles one 4 KiB bitmap per bucket of 32,768 ids per
 # task: cheap for dense ids (1..10M is 306 buckets), not for sparse ones.
 ID_BITMAP_MAX_BUCKETS = 10_000
-
-
-def transform_id_bounds(rows: DataFrame) -> DataFrame:
-    """One row: the clean rows' ``low`` and ``high`` id."""
-    clean = rows.where(F.col("reject_reason").isNull())
-    return clean.agg(F.min("id").alias("low"), F.max("id").alias("high"))
 
 
 def id_bitmap_buckets(low: int, high: int) -> int:
@@ -476,28 +542,31 @@ def _clean_listed(spark: SparkSession, ds: str, layout: DataLayout,
         lines, {uri: headers[path] for uri, path in listed_as.items()})))
     checked = checked.persist(StorageLevel.MEMORY_AND_DISK)
     cached.append(checked)
-    blocks = [row.asDict() for row in transform_block_counts(checked).collect()]
-    unread = sorted(set(listed_as) - {block["file_path"] for block in blocks})
+    lines_seen = summarise_line_counts(
+        row.asDict() for row in transform_line_counts(checked).collect())
+    unread = sorted(set(listed_as) - {block["file_path"] for block in lines_seen.blocks})
     if unread:
         raise LandingError(f"{len(unread)} file(s) listed but not read: "
                            f"{', '.join(listed_as[uri] for uri in unread[:5])}")
     offsets = spark.createDataFrame(
-        [(*offset, listed_as[offset[0]]) for offset in block_line_offsets(blocks)],
+        [(*offset, listed_as[offset[0]]) for offset in block_line_offsets(lines_seen.blocks)],
         "file_path STRING, block_start LONG, first_mid LONG, first_line LONG, "
         "source_file STRING")
-    header_mids = [block["first_mid"] for block in blocks if block["block_start"] == 0]
-    blank_lines = sum(block["blank_lines"] for block in blocks)
 
-    rows = final = transform_rows(checked, header_mids)
-    if ids_may_repeat(rows):
+    rows = final = transform_rows(checked, lines_seen.header_mids)
+    reason_counts = dict(lines_seen.reason_counts)
+    if ids_may_repeat(rows, lines_seen.low_id, lines_seen.high_id):
         repeated_ids = transform_repeated_ids(rows).cache()
         duplicate_keys = transform_duplicate_keys(rows, repeated_ids).cache()
         cached += [repeated_ids, duplicate_keys]
-        duplicate_keys.count()  # materialised, so that joins with it are broadcasts
+        # Materialised, so that joins with it are broadcasts.
+        duplicates = duplicate_keys.count()
         final = transform_mark_duplicates(rows, duplicate_keys)
-    reason_counts = {row.reject_reason: row["count"]
-                     for row in final.groupBy("reject_reason").count().collect()}
-    report = quality_report(ds, files_in, rejected_files, reason_counts, blank_lines,
+        if duplicates:
+            reason_counts[None] -= duplicates
+            reason_counts["id_duplicate"] = duplicates
+    report = quality_report(ds, files_in, rejected_files, reason_counts,
+                            lines_seen.blank_lines,
                             {path: extra_columns(h) for path, h in headers.items()})
 
     clean = transform_clean_rows(final)
@@ -518,16 +587,16 @@ def _clean_listed(spark: SparkSession, ds: str, layout: DataLayout,
     return report
 
 
-def ids_may_repeat(rows: DataFrame) -> bool:
+def ids_may_repeat(rows: DataFrame, low: int | None, high: int | None) -> bool:
     """False when an exact bitmap count proves every clean id distinct.
 
-    Sparse ids (too many buckets for the bitmaps) return True: the exact
-    group-by of ``transform_repeated_ids`` then decides.
+    ``low`` and ``high`` are the clean ids' range (None: no clean row). Sparse
+    ids (too many buckets for the bitmaps) return True: the exact group-by of
+    ``transform_repeated_ids`` then decides.
     """
-    (bounds,) = transform_id_bounds(rows).collect()
-    if bounds.low is None:
+    if low is None:
         return False
-    if id_bitmap_buckets(bounds.low, bounds.high) > ID_BITMAP_MAX_BUCKETS:
+    if id_bitmap_buckets(low, high) > ID_BITMAP_MAX_BUCKETS:
         return True
     (ids,) = transform_id_counts(rows).collect()
     return ids.distinct_ids < ids.clean_rows

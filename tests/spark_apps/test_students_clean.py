@@ -15,6 +15,7 @@ from spark_apps.students.clean import (
     ids_may_repeat,
     normalise_programa,
     run_clean,
+    summarise_line_counts,
     transform_checked,
     transform_clean_rows,
     transform_duplicate_keys,
@@ -181,7 +182,7 @@ def test_id_bitmap_buckets_count_the_32768_id_ranges():
 ])
 def test_ids_may_repeat(spark, ids, may_repeat):
     rows = spark.createDataFrame([(i, None) for i in ids], "id BIGINT, reject_reason STRING")
-    assert ids_may_repeat(rows) is may_repeat
+    assert ids_may_repeat(rows, min(ids, default=None), max(ids, default=None)) is may_repeat
 
 
 def test_clean_rows_are_typed_and_nameless(spark):
@@ -217,6 +218,27 @@ def test_block_line_offsets_number_lines_across_splits():
     ]
     assert sorted(block_line_offsets(blocks)) == [
         ("a", 0, 0, 1), ("a", 128, 7, 11), ("a", 256, 90, 16), ("b", 0, 40, 1)]
+
+
+def test_summarise_line_counts_takes_headers_out_and_folds_splits():
+    def group(path, start, blank, reason, lines, first_mid, low=None, high=None):
+        return {"file_path": path, "block_start": start, "blank": blank,
+                "reject_reason": reason, "lines": lines, "first_mid": first_mid,
+                "low_id": low, "high_id": high}
+
+    summary = summarise_line_counts([
+        group("a", 0, False, "id_not_integer", 2, 0),  # the header and one bad row
+        group("a", 0, False, None, 5, 1, low=10, high=20),
+        group("a", 0, True, "id_missing", 1, 4),
+        group("a", 128, False, None, 3, 50, low=3, high=9),
+        group("b", 0, False, "id_not_integer", 1, 80),  # a header alone
+    ])
+    assert sorted((b["file_path"], b["block_start"], b["lines"], b["first_mid"])
+                  for b in summary.blocks) == [("a", 0, 8, 0), ("a", 128, 3, 50), ("b", 0, 1, 80)]
+    assert sorted(summary.header_mids) == [0, 80]
+    assert summary.blank_lines == 1
+    assert summary.reason_counts == {"id_not_integer": 1, None: 8}
+    assert (summary.low_id, summary.high_id) == (3, 20)
 
 
 # ----------------------------------------------------------- whole job on files
