@@ -120,7 +120,8 @@ def test_kubernetes_pod_is_a_valid_pod_running_the_same_spark_submit():
     assert container["envFrom"] == [{"secretRef": {"name": K8S_ENV_SECRET}}]
     assert {"name": "data", "mountPath": DATA_DIR} in container["volumeMounts"]
     assert pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == K8S_DATA_CLAIM
-    assert container["resources"]["limits"]["memory"] == "2432Mi"
+    # The training job's 4g driver and its overhead.
+    assert container["resources"]["limits"]["memory"] == "4505Mi"
     assert SERVING_DB_PASSWORD not in json.dumps(pod)
 
 
