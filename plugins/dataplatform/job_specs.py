@@ -69,6 +69,8 @@ def scaling_train_job(ds, data_dir, executors: int) -> SparkJob:
     job = train_traffic_job(ds, data_dir, scaling_model_version(executors),
                             task_id=f"train_with_{executors}_executors", executors=executors,
                             **DEFAULT_TRAINING)
+    # A cluster's executors hold the data here, so the driver keeps the default
+    # memory rather than the local-mode 4g of train_traffic_job.
     return SparkJob(job.task_id, job.application, [*job.arguments, "--no-save-model"],
                     executors=executors, conf={
                         # Start only once every executor asked for has registered,

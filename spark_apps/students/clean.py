@@ -54,8 +54,9 @@ from spark_apps.students.statistics import run_statistics
 DATASET = "students"
 # A line's key: its file, its split and its position in the scan.
 LINE_KEYS = ("file_path", "block_start", "mid")
-INTEGER_PATTERN = r"^[+-]?[0-9]{1,18}$"
-NUMBER_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+# \z, not $: Java's $ also matches before a final line terminator (U+2028...).
+INTEGER_PATTERN = r"^[+-]?[0-9]{1,18}\z"
+NUMBER_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\z"
 # A well-formed quoted field: a whole field between quotes, inner quotes
 # doubled. Any quote left once these are removed is malformed. Possessive
 # quantifiers keep Java's regex engine from recursing (and overflowing its
@@ -135,16 +136,17 @@ def transform_line_counts(checked: DataFrame) -> DataFrame:
     """Lines per split of a file and kind: ``lines``, first ``mid``, clean id range.
 
     Grouped by ``file_path, block_start, blank, reject_reason``: this one small
-    aggregation, run as the scan fills the cache, gives line numbers, the
-    header lines, the blank lines, the reasons before duplicates and the clean
-    rows' id range (see ``summarise_line_counts``).
+    aggregation, the first action on the cached lines, gives line numbers,
+    the header lines, the blank lines, the reasons before duplicates and the
+    clean rows' id range (see ``summarise_line_counts``).
     """
-    return checked.groupBy("file_path", "block_start", "blank", "reject_reason").agg(
+    keys = ("file_path", "block_start", "blank", "reject_reason")
+    return checked.groupBy(*keys).agg(
         F.count(F.lit(1)).alias("lines"),
         F.min("mid").alias("first_mid"),
         F.min("id").alias("low_id"),
         F.max("id").alias("high_id"),
-    )
+    ).select(*keys, "lines", "first_mid", "low_id", "high_id")
 
 
 @dataclass
@@ -175,13 +177,13 @@ def summarise_line_counts(groups: Iterable[Mapping]) -> LineSummary:
         block["first_mid"] = min(block["first_mid"], group["first_mid"])
     header_mids = [block["first_mid"] for block in blocks.values()
                    if block["block_start"] == 0]
+    headers = set(header_mids)  # a group holds its file's header if it starts with it
     reason_counts: dict[str | None, int] = {}
     clean_ids = []
     for group in groups:
         if group["blank"]:
             continue
-        lines = group["lines"] - (group["block_start"] == 0 and
-                                  group["first_mid"] in header_mids)
+        lines = group["lines"] - int(group["first_mid"] in headers)
         if lines:
             reason_counts[group["reject_reason"]] = (
                 reason_counts.get(group["reject_reason"], 0) + lines)
@@ -261,8 +263,8 @@ def _missing(column: str):
 
 # The typed value of each checked field, parsed once: NULL where it does not
 # parse. The checks read it, and so do the clean rows.
-TYPED_FIELDS = {"id": "long", "grado": "long", "num_premios": "long",
-                **{score: "double" for score in SCORE_COLUMNS}}
+TYPED_FIELDS = {column: "double" if kind == "double" else "long"
+                for column, kind in CLEAN_TYPES.items() if column != "programa"}
 
 
 def _typed(column: str):
@@ -279,7 +281,9 @@ def _integer_checks(column: str, low: int | None, high: int | None,
         out_of_range = out_of_range | (value > high)
     return [
         (_missing(column), f"{column}_missing"),
-        (~F.col(column).rlike(INTEGER_PATTERN), f"{column}_not_integer"),
+        # A value the pattern accepts but the cast does not is not an integer
+        # either: a clean row never holds a NULL.
+        (~F.col(column).rlike(INTEGER_PATTERN) | value.isNull(), f"{column}_not_integer"),
         (out_of_range, range_reason),
     ]
 
@@ -302,7 +306,7 @@ def rejection_checks() -> list[tuple]:
         value = _typed(score)
         checks += [
             (_missing(score), f"{score}_missing"),
-            (~F.col(score).rlike(NUMBER_PATTERN), f"{score}_not_number"),
+            (~F.col(score).rlike(NUMBER_PATTERN) | value.isNull(), f"{score}_not_number"),
             ((value < low_score) | (value > high_score), f"{score}_out_of_range"),
         ]
     return checks

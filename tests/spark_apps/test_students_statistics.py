@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from dataplatform.students import STATISTICS_TABLES
+from pyspark.testing import assertDataFrameEqual
 
 from spark_apps.students.contract import CLEAN_SCHEMA
 from spark_apps.students.statistics import (
+    run_statistics,
     transform_awards_correlation,
     transform_by_grade,
     transform_by_programa,
@@ -65,6 +68,29 @@ def test_by_programa(clean):
                     "avg_puntaje_ing": 50.0, "avg_puntaje_ciencias": 100.0,
                     "avg_num_premios": 0.0},
     }
+
+
+def test_a_missing_programa_is_its_own_group_and_grades_stay_whole(spark):
+    """The grouping sets must not mix: NULL programa is a group of its own."""
+    rows = [*ROWS, (4, 7, 1, None, 20.0, 30.0, 40.0)]
+    clean = spark.createDataFrame(rows, CLEAN_SCHEMA)
+    by_programa = _rows(transform_by_programa(clean), "programa")
+    assert set(by_programa) == {"Academico", "General", None}
+    assert by_programa[None]["n_students"] == 1
+    assert by_programa[None]["avg_puntaje_mat"] == 20.0
+    by_grade = _rows(transform_by_grade(clean), "grado")
+    assert {grade: row["n_students"] for grade, row in by_grade.items()} == {6: 2, 7: 2}
+
+
+def test_run_statistics_writes_the_four_tables(spark, clean, tmp_path):
+    run_statistics(clean, str(tmp_path))
+    written = {table: spark.read.parquet(str(tmp_path / "tables" / table))
+               for table in STATISTICS_TABLES}
+    assertDataFrameEqual(written["students_score_summary"], transform_score_summary(clean))
+    assertDataFrameEqual(written["students_by_grade"], transform_by_grade(clean))
+    assertDataFrameEqual(written["students_by_programa"], transform_by_programa(clean))
+    assertDataFrameEqual(written["students_awards_correlation"],
+                         transform_awards_correlation(clean))
 
 
 def test_awards_correlation(clean):
