@@ -55,7 +55,7 @@ def train_traffic_job(ds, data_dir, model_version, *, task_id: str = "train_traf
         arguments += ["--" + name.replace("_", "-"), str(value)]
     # In local mode, the default, the driver is the only JVM: at 2g, a 10M-packet
     # date's cached features and the tree's binned copy of them spill to disk
-    # (training then took 229 s instead of 153 s on the bench's 2 cores).
+    # (`make bench` on 2 cores: the training job took 229 s at 2g, 186 s at 4g).
     return SparkJob(task_id, "zte_tad/train.py", arguments, executors=executors,
                     driver_memory="4g")
 
