@@ -6,12 +6,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pyspark.ml.evaluation import MulticlassClassificationEvaluator
+from pyspark.sql import functions as F
 
 from spark_apps.zte_tad.contract import FEATURE_COLUMNS, schema_problem
 from spark_apps.zte_tad.evaluation import confusion_counts, metrics_from_confusion
 from spark_apps.zte_tad.features import FEATURE_SETS, transform_features
 from spark_apps.zte_tad.ingest import inspect_file, transform_validate
-from spark_apps.zte_tad.train import holdout_captures
+from spark_apps.zte_tad.train import cache_in_split_order, holdout_captures
 
 SCHEMA = "capture_id STRING, category STRING, " + ", ".join(
     f"{c} BIGINT" for c in FEATURE_COLUMNS)
@@ -89,6 +90,31 @@ def test_holdout_keeps_every_category_in_training():
     assert sum(c.startswith("B/") for c in held_out) == 1
     assert "C/0" not in held_out
     assert holdout_captures(reversed(captures), share=0.2) == held_out  # order-free
+
+
+def _operators_above_the_cache(frame) -> str:
+    plan = frame._jdf.queryExecution().executedPlan().toString()
+    return plan.split("InMemoryTableScan")[0]
+
+
+def test_random_split_of_the_sorted_cache_is_randomsplits_own_without_its_sort(spark):
+    frame = spark.range(3000).select(
+        (F.col("id") % 7).cast("string").alias("capture_id"),
+        (F.col("id") * 7919 % 1000).alias("x")).repartition(4)
+    unsorted_sides = frame.randomSplit([0.8, 0.2], seed=42)
+    assert "Sort" in unsorted_sides[0]._jdf.queryExecution().executedPlan().toString()
+    cached = cache_in_split_order(frame)
+    sides = cached.randomSplit([0.8, 0.2], seed=42)
+    try:
+        # The same rows on each side as randomSplit of the frame itself...
+        assert [sorted(side.collect()) for side in sides] == [
+            sorted(side.collect()) for side in unsorted_sides]
+        # ...read from the cache as it is: no sort per side and per pass.
+        for side in sides:
+            assert "Sort" not in _operators_above_the_cache(side)
+        assert sum(side.count() for side in sides) == 3000
+    finally:
+        cached.unpersist()
 
 
 # A 3-class confusion matrix: (actual, predicted) -> count, 10 test rows.
