@@ -35,3 +35,17 @@ def test_rendered_table_has_a_row_per_contender():
     table = render(report)
     assert "| 1,000 | platform | 4.0 | 900 | 1.0 | 1.0 |" in table
     assert "| 1,000 | duckdb | 0.5 | 100 | 0.12 | 0.11 |" in table
+
+
+def test_orchestration_table_has_a_row_per_dag_and_input():
+    run = {"wall_seconds": 50.0, "spark_jobs_seconds": 40.0, "overhead_seconds": 10.0,
+           "overhead_share": 0.2}
+    report = {"name": "t", "date": "2026-11-24", "bench_seconds": 1.0,
+              "machine": {"cpus": 2, "memory_gib": 24, "python": "3.11.7", "java": "17"},
+              "suites": {"orchestration": {
+                  "dags_folder_parse_seconds": 0.3, "parse_seconds_per_file": {},
+                  "runs": [{"dag_id": "students_nightly", "rows": "sample", **run},
+                           {"dag_id": "students_nightly", "rows": 10_000_000, **run}]}}}
+    table = render(report)
+    assert "| students_nightly | committed sample | 50.0 | 40.0 | 10.0 | 0.2 |" in table
+    assert "| students_nightly | 10,000,000 generated rows | 50.0 | 40.0 | 10.0 | 0.2 |" in table
