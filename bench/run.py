@@ -7,7 +7,8 @@ tree, JVMs included) are measured from outside. Results go to
 ``bench/README.md``. Ratios compare contenders of the same run only.
 
     python -m bench.run [--students-rows 1000000,10000000]
-        [--traffic-rows 1000000,10000000] [--suites students,traffic,orchestration,scaling]
+        [--traffic-rows 1000000,10000000] [--orchestration-rows 10000000]
+        [--suites students,traffic,orchestration,scaling]
 """
 
 from __future__ import annotations
@@ -209,10 +210,11 @@ def orchestration_suite(rows: list[int]) -> dict:
             inputs = [("sample", REPO_ROOT / "data" / "samples" / dataset)]
             inputs += [(n, generated(dataset, n)) for n in rows]
             # One date per input: a run never replaces another's partition.
-            for day, (size, source) in enumerate(inputs, start=1):
-                ds = f"2026-01-{day:02d}"
+            for day, (size, source) in enumerate(inputs):
+                ds = (dt.date.fromisoformat(DS) + dt.timedelta(days=day)).isoformat()
                 land(source, Path(tmp) / "data" / "landing" / dataset / f"ds={ds}")
-                log(f"orchestration: airflow dags test {dag_id} {ds} ({size} rows)")
+                described = "the sample" if size == "sample" else f"{size:,} rows"
+                log(f"orchestration: airflow dags test {dag_id} {ds} ({described})")
                 results["runs"].append({"dag_id": dag_id, "rows": size, "ds": ds, **dags_test(
                     dag_id, ds, env, f"{dag_id}-{size}")})
     return results

@@ -98,10 +98,11 @@ def build_pipeline(algorithm: str, feature_columns: Sequence[str], categories: S
 def cache_in_split_order(features: DataFrame) -> DataFrame:
     """``features`` cached with each partition in the order ``randomSplit`` sorts it.
 
-    ``randomSplit`` sorts every partition by all columns before it samples, so
-    that each side of the split is repeatable. Over a cache already in that
-    order Spark drops that sort; otherwise every pass over either side (the
-    tree's passes, the counts, the evaluation) sorts all rows again.
+    ``randomSplit`` sorts every partition by all its orderable columns before
+    it samples, so that each side of the split is repeatable. Over a cache
+    already in that order Spark drops that sort; otherwise each side sorts all
+    rows again, once to cache or count it and once more to evaluate it. Every
+    feature set's columns are strings and doubles, all orderable.
     """
     return features.sortWithinPartitions(*features.columns).cache()
 

@@ -52,6 +52,7 @@ def assert_both_splits_published(data_dir: Path, ds: str, version: str) -> dict[
         ds=ds, v=version)}
     assert sorted(metrics) == ["holdout_capture", "random"]
     for split, metric in metrics.items():
+        # Training counts its side; the test side is the confusion matrix's total.
         assert metric["train_rows"] + metric["test_rows"] == quality["rows_clean"], split
         confusion = rows(data_dir, "SELECT SUM(count) AS n FROM traffic_confusion_matrix "
                          "WHERE ds = :ds AND model_version = :v AND split = :s",

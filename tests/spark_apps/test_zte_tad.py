@@ -94,6 +94,7 @@ def test_holdout_keeps_every_category_in_training():
 
 def _operators_above_the_cache(frame) -> str:
     plan = frame._jdf.queryExecution().executedPlan().toString()
+    assert "InMemoryTableScan" in plan, plan
     return plan.split("InMemoryTableScan")[0]
 
 
