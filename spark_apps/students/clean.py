@@ -52,8 +52,10 @@ from spark_apps.students.contract import (
 from spark_apps.students.statistics import run_statistics
 
 DATASET = "students"
-# A line's key: its file, its split and its position in the scan.
-LINE_KEYS = ("file_path", "block_start", "mid")
+# A line's key: its file (its position in the date's sorted listing), its
+# split and its position in the scan. A number, not the path: the path is
+# the widest column of the cached lines and the line counts' group key.
+LINE_KEYS = ("file_index", "block_start", "mid")
 # \z, not $: Java's $ also matches before a final line terminator (U+2028...).
 INTEGER_PATTERN = r"^[+-]?[0-9]{1,18}\z"
 NUMBER_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\z"
@@ -83,30 +85,48 @@ ACCENTED, UNACCENTED = _accent_table()
 # ---------------------------------------------------------------- extract
 
 
+def file_index(scanned_paths: Sequence[str]):
+    """The position in ``scanned_paths`` of the file a scanned line is from.
+
+    NULL for a file not in the list. One file needs no lookup at all; for
+    more, each line compares its file's path with the list in order.
+    """
+    if len(scanned_paths) == 1:
+        return F.lit(0)
+    index = F.lit(None).cast("int")
+    for position, path in reversed(list(enumerate(scanned_paths))):
+        index = F.when(F.col("_metadata.file_path") == path, F.lit(position)).otherwise(index)
+    return index
+
+
 def extract_lines(spark: SparkSession, files: Sequence[str]) -> DataFrame:
     """Every physical line of ``files`` with its file, split and scan position.
 
-    ``mid`` grows with the position inside a split and is unique, so it keys a
-    line; with ``block_start`` it also gives the line's number (see
+    ``file_index`` is the file's position in ``files``. ``mid`` grows with
+    the position inside a split and is unique, so it keys a line; with
+    ``block_start`` it also gives the line's number (see
     ``block_line_offsets``). Scanning the same files again with the same split
     sizes (``run_clean`` pins them) gives every line the same ``mid``.
     """
+    # The scan names files by URI ("a%20b.csv"), not as they were listed.
+    scanned_paths = [scan_uri(spark, path) for path in files]
     return spark.read.text(list(files)).select(
-        F.col("_metadata.file_path").alias("file_path"),
+        file_index(scanned_paths).alias("file_index"),
         F.col("_metadata.file_block_start").alias("block_start"),
         F.monotonically_increasing_id().alias("mid"),
         F.col("value"),
     )
 
 
-def read_headers(spark: SparkSession, files: Sequence[str]) -> dict[str, list[str]]:
-    """Each file's normalised header, read by the driver from its first line.
+def read_headers(spark: SparkSession, files: Sequence[str]) -> list[list[str]]:
+    """Each file's normalised header, in the order of ``files``, read by the
+    driver from its first line.
 
     Reading the headers first lets one scan parse every file by its own
     header, instead of a pass over all lines just to find them.
     """
-    headers = {path: parse_header(read_first_line(spark, path)) for path in files}
-    for path, header in sorted(headers.items()):
+    headers = [parse_header(read_first_line(spark, path)) for path in files]
+    for path, header in sorted(zip(files, headers, strict=True)):
         required_column_positions(header, local_path(path))
     return headers
 
@@ -117,17 +137,17 @@ def read_headers(spark: SparkSession, files: Sequence[str]) -> dict[str, list[st
 def block_line_offsets(blocks: Iterable[Mapping]) -> list[tuple[str, int, int, int]]:
     """Line number of the first line of each split of each file.
 
-    ``blocks`` holds ``file_path, block_start, lines, first_mid`` per split.
-    Returns ``(file_path, block_start, first_mid, first_line)`` rows.
+    ``blocks`` holds ``file_index, block_start, lines, first_mid`` per split.
+    Returns ``(file_index, block_start, first_mid, first_line)`` rows.
     """
-    by_file: dict[str, list[Mapping]] = {}
+    by_file: dict[int, list[Mapping]] = {}
     for block in blocks:
-        by_file.setdefault(block["file_path"], []).append(block)
+        by_file.setdefault(block["file_index"], []).append(block)
     offsets = []
-    for file_path, file_blocks in by_file.items():
+    for index, file_blocks in by_file.items():
         first_line = 1
         for block in sorted(file_blocks, key=lambda b: b["block_start"]):
-            offsets.append((file_path, block["block_start"], block["first_mid"], first_line))
+            offsets.append((index, block["block_start"], block["first_mid"], first_line))
             first_line += block["lines"]
     return offsets
 
@@ -135,12 +155,12 @@ def block_line_offsets(blocks: Iterable[Mapping]) -> list[tuple[str, int, int, i
 def transform_line_counts(checked: DataFrame) -> DataFrame:
     """Lines per split of a file and kind: ``lines``, first ``mid``, clean id range.
 
-    Grouped by ``file_path, block_start, blank, reject_reason``: this one small
+    Grouped by ``file_index, block_start, blank, reject_reason``: this one small
     aggregation, the first action on the cached lines, gives line numbers,
     the header lines, the blank lines, the reasons before duplicates and the
     clean rows' id range (see ``summarise_line_counts``).
     """
-    keys = ("file_path", "block_start", "blank", "reject_reason")
+    keys = ("file_index", "block_start", "blank", "reject_reason")
     return checked.groupBy(*keys).agg(
         F.count(F.lit(1)).alias("lines"),
         F.min("mid").alias("first_mid"),
@@ -153,7 +173,7 @@ def transform_line_counts(checked: DataFrame) -> DataFrame:
 class LineSummary:
     """What ``transform_line_counts`` tells, worked out by the driver."""
 
-    blocks: list[dict]  # file_path, block_start, lines, first_mid per split
+    blocks: list[dict]  # file_index, block_start, lines, first_mid per split
     header_mids: list[int]
     blank_lines: int
     reason_counts: dict[str | None, int]  # data rows by reason, None for clean
@@ -168,10 +188,10 @@ def summarise_line_counts(groups: Iterable[Mapping]) -> LineSummary:
     the reason it was given, since it is not a data row.
     """
     groups = list(groups)
-    blocks: dict[tuple[str, int], dict] = {}
+    blocks: dict[tuple[int, int], dict] = {}
     for group in groups:
-        key = (group["file_path"], group["block_start"])
-        block = blocks.setdefault(key, {"file_path": key[0], "block_start": key[1],
+        key = (group["file_index"], group["block_start"])
+        block = blocks.setdefault(key, {"file_index": key[0], "block_start": key[1],
                                         "lines": 0, "first_mid": group["first_mid"]})
         block["lines"] += group["lines"]
         block["first_mid"] = min(block["first_mid"], group["first_mid"])
@@ -202,26 +222,26 @@ def summarise_line_counts(groups: Iterable[Mapping]) -> LineSummary:
 def transform_number_lines(keyed: DataFrame, offsets: DataFrame) -> DataFrame:
     """Replace a line's keys by its file (``source_file``) and 1-based line number.
 
-    ``offsets``: ``file_path, block_start, first_mid, first_line, source_file``.
+    ``offsets``: ``file_index, block_start, first_mid, first_line, source_file``.
     """
-    joined = keyed.join(F.broadcast(offsets), ["file_path", "block_start"])
+    joined = keyed.join(F.broadcast(offsets), ["file_index", "block_start"])
     numbered = (F.col("first_line") + F.col("mid") - F.col("first_mid")).alias("line_number")
     rest = [c for c in keyed.columns if c not in LINE_KEYS]
     return joined.select("source_file", numbered, *rest)
 
 
-def transform_parse_rows(lines: DataFrame,
-                         headers: Mapping[str, Sequence[str]]) -> DataFrame:
+def transform_parse_rows(lines: DataFrame, headers: Sequence[Sequence[str]]) -> DataFrame:
     """Split every line into the required columns, by its file's header.
 
-    Returns the line's keys (``file_path, block_start, mid``), ``value``,
+    ``headers[i]`` is the header of the file of ``file_index`` i. Returns the
+    line's keys (``file_index, block_start, mid``), ``value``,
     ``blank``, ``field_count``, ``expected_fields``, ``stray_quote`` and the
     required columns as trimmed strings. Header and blank lines are parsed
     too, and left out of the rows later (see ``transform_rows``).
     """
-    files_by_header: dict[tuple[str, ...], list[str]] = {}
-    for file_path, header in headers.items():
-        files_by_header.setdefault(tuple(header), []).append(file_path)
+    files_by_header: dict[tuple[str, ...], list[int]] = {}
+    for index, header in enumerate(headers):
+        files_by_header.setdefault(tuple(header), []).append(index)
 
     # Most lines hold no quote: a plain split parses them at a fraction of the
     # cost of the CSV parser, which only quoted lines need. Whether a line
@@ -230,10 +250,13 @@ def transform_parse_rows(lines: DataFrame,
     unquoted = F.regexp_replace("value", QUOTED_FIELD_PATTERN, "")
     parsed_groups = []
     for header, files in sorted(files_by_header.items()):
-        positions = required_column_positions(list(header), files[0])
+        positions = required_column_positions(list(header), f"the header of file_index {files[0]}")
         schema = ", ".join(f"c{i} STRING" for i in range(len(header)))
         csv_fields = F.from_csv("value", schema, {"escape": '"', "mode": "PERMISSIVE"})
-        rows = lines.where(F.col("file_path").isin(files)).select(
+        # Usually every file of a date shares one header: no filter then.
+        of_header = lines if len(files_by_header) == 1 else lines.where(
+            F.col("file_index").isin(files))
+        rows = of_header.select(
             "*", F.contains("value", F.lit('"')).alias("has_quote"),
         ).select(
             "*",
@@ -241,7 +264,7 @@ def transform_parse_rows(lines: DataFrame,
             F.when(has_quote, csv_fields).alias("quoted_fields"),
         )
         parsed_groups.append(rows.select(
-            "file_path", "block_start", "mid", "value",
+            *LINE_KEYS, "value",
             (F.trim("value") == "").alias("blank"),
             F.when(has_quote, F.size(F.split(unquoted, ",", -1)))
              .otherwise(F.size("parts")).alias("field_count"),
@@ -515,8 +538,6 @@ def run_clean(spark: SparkSession, ds: str, data_dir: str,
                            f"{', '.join(local_path(path) for path, _ in listed)}")
     # A blank first line is a missing header, and fails here.
     headers = read_headers(spark, readable)
-    # The scan names files by URI ("a%20b.csv"); messages use the listed path.
-    listed_as = {scan_uri(spark, path): path for path in readable}
 
     # Split sizes follow the cores Spark has at planning time; pinned, the
     # second scan (rejected lines) splits the files exactly as the first.
@@ -525,8 +546,8 @@ def run_clean(spark: SparkSession, ds: str, data_dir: str,
                    pinned or str(spark.sparkContext.defaultParallelism))
     cached: list[DataFrame] = []
     try:
-        return _clean_listed(spark, ds, layout, len(listed), rejected_files, headers,
-                             listed_as, on_clean_rows, cached)
+        return _clean_listed(spark, ds, layout, len(listed), rejected_files, readable,
+                             headers, on_clean_rows, cached)
     finally:
         for frame in cached:
             frame.unpersist()
@@ -536,25 +557,28 @@ def run_clean(spark: SparkSession, ds: str, data_dir: str,
 
 def _clean_listed(spark: SparkSession, ds: str, layout: DataLayout,
                   files_in: int, rejected_files: Sequence[Mapping],
-                  headers: Mapping[str, Sequence[str]], listed_as: Mapping[str, str],
+                  files: Sequence[str], headers: Sequence[Sequence[str]],
                   on_clean_rows: Callable[[DataFrame], None] | None,
                   cached: list[DataFrame]) -> dict:
-    """``run_clean`` from the scan on; what it caches goes into ``cached``."""
+    """``run_clean`` from the scan on; what it caches goes into ``cached``.
+
+    ``files`` are the readable files as listed, ``headers`` theirs.
+    """
     staging, quarantine = layout.staging(DATASET, ds), layout.quarantine(DATASET, ds)
-    lines = extract_lines(spark, list(listed_as.values()))
-    checked = transform_checked(transform_validate(transform_parse_rows(
-        lines, {uri: headers[path] for uri, path in listed_as.items()})))
+    lines = extract_lines(spark, files)
+    checked = transform_checked(transform_validate(transform_parse_rows(lines, headers)))
     checked = checked.persist(StorageLevel.MEMORY_AND_DISK)
     cached.append(checked)
     lines_seen = summarise_line_counts(
         row.asDict() for row in transform_line_counts(checked).collect())
-    unread = sorted(set(listed_as) - {block["file_path"] for block in lines_seen.blocks})
+    # A file the scan names otherwise than listed has no index: unread here.
+    unread = sorted(set(range(len(files))) - {block["file_index"] for block in lines_seen.blocks})
     if unread:
         raise LandingError(f"{len(unread)} file(s) listed but not read: "
-                           f"{', '.join(listed_as[uri] for uri in unread[:5])}")
+                           f"{', '.join(files[index] for index in unread[:5])}")
     offsets = spark.createDataFrame(
-        [(*offset, listed_as[offset[0]]) for offset in block_line_offsets(lines_seen.blocks)],
-        "file_path STRING, block_start LONG, first_mid LONG, first_line LONG, "
+        [(*offset, files[offset[0]]) for offset in block_line_offsets(lines_seen.blocks)],
+        "file_index INT, block_start LONG, first_mid LONG, first_line LONG, "
         "source_file STRING")
 
     rows = final = transform_rows(checked, lines_seen.header_mids)
@@ -569,9 +593,9 @@ def _clean_listed(spark: SparkSession, ds: str, layout: DataLayout,
         if duplicates:
             reason_counts[None] -= duplicates
             reason_counts["id_duplicate"] = duplicates
+    extra = {path: extra_columns(header) for path, header in zip(files, headers, strict=True)}
     report = quality_report(ds, files_in, rejected_files, reason_counts,
-                            lines_seen.blank_lines,
-                            {path: extra_columns(h) for path, h in headers.items()})
+                            lines_seen.blank_lines, extra)
 
     clean = transform_clean_rows(final)
     load_clean_rows(clean, f"{staging}/clean")

@@ -76,10 +76,10 @@ def _validated(spark, lines: list[str], header: str = HEADER):
 
     ``mid`` is the line's index in ``lines``, as a scan of one split numbers it.
     """
-    rows = [("file:/l/a.csv", 0, mid, line) for mid, line in enumerate(lines)]
-    scanned = spark.createDataFrame(rows, "file_path STRING, block_start LONG, mid LONG, "
+    rows = [(0, 0, mid, line) for mid, line in enumerate(lines)]
+    scanned = spark.createDataFrame(rows, "file_index INT, block_start LONG, mid LONG, "
                                           "value STRING")
-    parsed = transform_parse_rows(scanned, {"file:/l/a.csv": parse_header(header)})
+    parsed = transform_parse_rows(scanned, [parse_header(header)])
     rows = transform_rows(transform_checked(transform_validate(parsed)), header_mids=[])
     duplicates = transform_duplicate_keys(rows, transform_repeated_ids(rows))
     return transform_mark_duplicates(rows, duplicates)
@@ -215,30 +215,30 @@ def test_normalise_programa(spark, raw, expected):
 
 def test_block_line_offsets_number_lines_across_splits():
     blocks = [
-        {"file_path": "b", "block_start": 0, "lines": 3, "first_mid": 40},
-        {"file_path": "a", "block_start": 128, "lines": 5, "first_mid": 7},
-        {"file_path": "a", "block_start": 0, "lines": 10, "first_mid": 0},
-        {"file_path": "a", "block_start": 256, "lines": 2, "first_mid": 90},
+        {"file_index": 1, "block_start": 0, "lines": 3, "first_mid": 40},
+        {"file_index": 0, "block_start": 128, "lines": 5, "first_mid": 7},
+        {"file_index": 0, "block_start": 0, "lines": 10, "first_mid": 0},
+        {"file_index": 0, "block_start": 256, "lines": 2, "first_mid": 90},
     ]
     assert sorted(block_line_offsets(blocks)) == [
-        ("a", 0, 0, 1), ("a", 128, 7, 11), ("a", 256, 90, 16), ("b", 0, 40, 1)]
+        (0, 0, 0, 1), (0, 128, 7, 11), (0, 256, 90, 16), (1, 0, 40, 1)]
 
 
 def test_summarise_line_counts_takes_headers_out_and_folds_splits():
-    def group(path, start, blank, reason, lines, first_mid, low=None, high=None):
-        return {"file_path": path, "block_start": start, "blank": blank,
+    def group(index, start, blank, reason, lines, first_mid, low=None, high=None):
+        return {"file_index": index, "block_start": start, "blank": blank,
                 "reject_reason": reason, "lines": lines, "first_mid": first_mid,
                 "low_id": low, "high_id": high}
 
     summary = summarise_line_counts([
-        group("a", 0, False, "id_not_integer", 2, 0),  # the header and one bad row
-        group("a", 0, False, None, 5, 1, low=10, high=20),
-        group("a", 0, True, "id_missing", 1, 4),
-        group("a", 128, False, None, 3, 50, low=3, high=9),
-        group("b", 0, False, "id_not_integer", 1, 80),  # a header alone
+        group(0, 0, False, "id_not_integer", 2, 0),  # the header and one bad row
+        group(0, 0, False, None, 5, 1, low=10, high=20),
+        group(0, 0, True, "id_missing", 1, 4),
+        group(0, 128, False, None, 3, 50, low=3, high=9),
+        group(1, 0, False, "id_not_integer", 1, 80),  # a header alone
     ])
-    assert sorted((b["file_path"], b["block_start"], b["lines"], b["first_mid"])
-                  for b in summary.blocks) == [("a", 0, 8, 0), ("a", 128, 3, 50), ("b", 0, 1, 80)]
+    assert sorted((b["file_index"], b["block_start"], b["lines"], b["first_mid"])
+                  for b in summary.blocks) == [(0, 0, 8, 0), (0, 128, 3, 50), (1, 0, 1, 80)]
     assert sorted(summary.header_mids) == [0, 80]
     assert summary.blank_lines == 1
     assert summary.reason_counts == {"id_not_integer": 1, None: 8}
