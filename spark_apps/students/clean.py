@@ -52,10 +52,14 @@ from spark_apps.students.contract import (
 from spark_apps.students.statistics import run_statistics
 
 DATASET = "students"
-# A line's key: its file (its position in the date's sorted listing), its
-# split and its position in the scan. A number, not the path: the path is
-# the widest column of the cached lines and the line counts' group key.
+# A line's key: its file (its position among the date's non-empty files, in
+# listing order), its split and its position in the scan. A number, not the
+# path: the path is the widest column of the cached lines and the line
+# counts' group key.
 LINE_KEYS = ("file_index", "block_start", "mid")
+# Up to this many files, a line finds its file's index by comparing paths in
+# turn; beyond, by a broadcast join on the path (one hash a line).
+FILE_INDEX_COMPARES_MAX = 8
 # \z, not $: Java's $ also matches before a final line terminator (U+2028...).
 INTEGER_PATTERN = r"^[+-]?[0-9]{1,18}\z"
 NUMBER_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\z"
@@ -85,37 +89,36 @@ ACCENTED, UNACCENTED = _accent_table()
 # ---------------------------------------------------------------- extract
 
 
-def file_index(scanned_paths: Sequence[str]):
-    """The position in ``scanned_paths`` of the file a scanned line is from.
-
-    NULL for a file not in the list. One file needs no lookup at all; for
-    more, each line compares its file's path with the list in order.
-    """
-    if len(scanned_paths) == 1:
-        return F.lit(0)
-    index = F.lit(None).cast("int")
-    for position, path in reversed(list(enumerate(scanned_paths))):
-        index = F.when(F.col("_metadata.file_path") == path, F.lit(position)).otherwise(index)
-    return index
-
-
 def extract_lines(spark: SparkSession, files: Sequence[str]) -> DataFrame:
     """Every physical line of ``files`` with its file, split and scan position.
 
-    ``file_index`` is the file's position in ``files``. ``mid`` grows with
-    the position inside a split and is unique, so it keys a line; with
+    ``file_index`` is the file's position in ``files``; NULL for a line of a
+    file the scan names otherwise (``run_clean`` refuses those), except that
+    a single file is index 0 without a lookup. ``mid`` grows with the
+    position inside a split and is unique, so it keys a line; with
     ``block_start`` it also gives the line's number (see
     ``block_line_offsets``). Scanning the same files again with the same split
     sizes (``run_clean`` pins them) gives every line the same ``mid``.
     """
     # The scan names files by URI ("a%20b.csv"), not as they were listed.
     scanned_paths = [scan_uri(spark, path) for path in files]
-    return spark.read.text(list(files)).select(
-        file_index(scanned_paths).alias("file_index"),
+    scanned = spark.read.text(list(files)).select(
+        F.col("_metadata.file_path").alias("scanned_path"),
         F.col("_metadata.file_block_start").alias("block_start"),
         F.monotonically_increasing_id().alias("mid"),
         F.col("value"),
     )
+    if len(files) == 1:
+        return scanned.select(F.lit(0).alias("file_index"), "block_start", "mid", "value")
+    if len(files) <= FILE_INDEX_COMPARES_MAX:
+        index = F.lit(None).cast("int")
+        for position, path in reversed(list(enumerate(scanned_paths))):
+            index = F.when(F.col("scanned_path") == path, F.lit(position)).otherwise(index)
+        return scanned.select(index.alias("file_index"), "block_start", "mid", "value")
+    indices = spark.createDataFrame(list(enumerate(scanned_paths)),
+                                    "file_index INT, scanned_path STRING")
+    return scanned.join(F.broadcast(indices), "scanned_path", "left").select(
+        "file_index", "block_start", "mid", "value")
 
 
 def read_headers(spark: SparkSession, files: Sequence[str]) -> list[list[str]]:
@@ -134,7 +137,7 @@ def read_headers(spark: SparkSession, files: Sequence[str]) -> list[list[str]]:
 # ---------------------------------------------------------------- transforms
 
 
-def block_line_offsets(blocks: Iterable[Mapping]) -> list[tuple[str, int, int, int]]:
+def block_line_offsets(blocks: Iterable[Mapping]) -> list[tuple[int, int, int, int]]:
     """Line number of the first line of each split of each file.
 
     ``blocks`` holds ``file_index, block_start, lines, first_mid`` per split.
@@ -250,7 +253,7 @@ def transform_parse_rows(lines: DataFrame, headers: Sequence[Sequence[str]]) -> 
     unquoted = F.regexp_replace("value", QUOTED_FIELD_PATTERN, "")
     parsed_groups = []
     for header, files in sorted(files_by_header.items()):
-        positions = required_column_positions(list(header), f"the header of file_index {files[0]}")
+        positions = required_column_positions(list(header), f"file_index {files[0]}")
         schema = ", ".join(f"c{i} STRING" for i in range(len(header)))
         csv_fields = F.from_csv("value", schema, {"escape": '"', "mode": "PERMISSIVE"})
         # Usually every file of a date shares one header: no filter then.
@@ -417,10 +420,10 @@ def transform_repeated_ids(rows: DataFrame) -> DataFrame:
 def transform_duplicate_keys(rows: DataFrame, repeated_ids: DataFrame) -> DataFrame:
     """Keys of the clean rows whose id an earlier clean row already has.
 
-    "Earlier" is file order, then line order: a file's splits in order, lines
-    in scan order. Only clean rows compete, so a valid row is never dropped
-    in favour of an earlier row that was rejected. Only repeated ids are
-    ordered, not the whole date.
+    "Earlier" is file order (``file_index``: the listing's order), then line
+    order: a file's splits in order, lines in scan order. Only clean rows
+    compete, so a valid row is never dropped in favour of an earlier row that
+    was rejected. Only repeated ids are ordered, not the whole date.
     """
     first_seen = Window.partitionBy("id").orderBy(*LINE_KEYS)
     candidates = rows.where(F.col("reject_reason").isNull()).join(repeated_ids, "id", "left_semi")
@@ -571,7 +574,11 @@ def _clean_listed(spark: SparkSession, ds: str, layout: DataLayout,
     cached.append(checked)
     lines_seen = summarise_line_counts(
         row.asDict() for row in transform_line_counts(checked).collect())
-    # A file the scan names otherwise than listed has no index: unread here.
+    # A file the scan names otherwise than listed has no index: its lines
+    # belong to no listed file, and the listed file is unread.
+    if any(block["file_index"] is None for block in lines_seen.blocks):
+        raise LandingError("the scan read lines of a file it names otherwise than "
+                           f"listed; listed: {', '.join(files[:5])}")
     unread = sorted(set(range(len(files))) - {block["file_index"] for block in lines_seen.blocks})
     if unread:
         raise LandingError(f"{len(unread)} file(s) listed but not read: "

@@ -278,7 +278,9 @@ def test_run_clean_accounts_for_every_row_with_file_and_line(spark, data_dir):
         # A space in the name: the scan names the file "b%20x.csv".
         "b x.csv": (HEADER + "\n1,Dup,7,0,General,50,60,70\n3,Eva,8,1,General,50,60,70\n"
                     ).encode() + b"4,Bad\xff,8,1,General,50,60,70\n",
-        "c.csv": b"",
+        # Empty, and listed between the two others: the readable files'
+        # indices must not count it.
+        "a0.csv": b"",
     })
     handed_over = []
     report = run_clean(spark, ds, str(data_dir), on_clean_rows=lambda clean: handed_over.append(
@@ -293,16 +295,49 @@ def test_run_clean_accounts_for_every_row_with_file_and_line(spark, data_dir):
     assert _quarantined(data_dir, ds) == [
         ("a.csv", 4, "grado_not_integer"), ("b x.csv", 2, "id_duplicate"),
         ("b x.csv", 4, "invalid_utf8")]
-    (extra,) = report["extra_columns"].values()
-    assert extra == ["comentario"]
+    ((path, extra),) = report["extra_columns"].items()
+    assert path.endswith("/a.csv") and extra == ["comentario"]
     files = json.loads((data_dir / "quarantine/students" / f"ds={ds}" / "files.json")
                        .read_text())
-    assert [f["file"].rsplit("/", 1)[1] for f in files] == ["c.csv"]
+    assert [f["file"].rsplit("/", 1)[1] for f in files] == ["a0.csv"]
     staged = json.loads((data_dir / "staging/students" / f"ds={ds}" / "quality.json")
                         .read_text())
     assert staged == report
     clean = spark.read.parquet(str(data_dir / "staging/students" / f"ds={ds}" / "clean"))
     assert sorted(row.id for row in clean.collect()) == [1, 3]
+
+
+# 8: each line compares its file's path with the listing; 1: a broadcast join.
+@pytest.mark.parametrize("compares_max", [8, 1])
+def test_files_sharing_a_header_keep_their_own_names_and_lines(spark, data_dir,
+                                                               monkeypatch, compares_max):
+    monkeypatch.setattr("spark_apps.students.clean.FILE_INDEX_COMPARES_MAX", compares_max)
+    ds = "2026-01-08"
+    _land(data_dir, ds, {
+        "a.csv": (HEADER + "\n5,A,7,0,General,50,60,70\n6,B,7,0,General,50,60,x\n").encode(),
+        "b x.csv": (HEADER + "\n7,C,7,0,General,50,60,70\n5,D,7,0,General,50,60,70\n"
+                    ).encode(),
+        "c.csv": (HEADER + "\n8,E,13,0,General,50,60,70\n").encode(),
+    })
+    report = run_clean(spark, ds, str(data_dir))
+    assert (report["rows_in"], report["rows_clean"]) == (5, 2)
+    # The repeated id 5: the row of the file listed first is kept.
+    assert _quarantined(data_dir, ds) == [
+        ("a.csv", 3, "puntaje_ciencias_not_number"), ("b x.csv", 3, "id_duplicate"),
+        ("c.csv", 2, "grado_out_of_range")]
+
+
+@pytest.mark.parametrize("compares_max", [8, 1])
+def test_a_file_the_scan_names_otherwise_than_listed_stops_the_run(spark, data_dir,
+                                                                   monkeypatch, compares_max):
+    """Listed "b x.csv" but scanned "b%20x.csv": its lines belong to no listed file."""
+    monkeypatch.setattr("spark_apps.students.clean.FILE_INDEX_COMPARES_MAX", compares_max)
+    monkeypatch.setattr("spark_apps.students.clean.scan_uri", lambda spark, path: path)
+    ds = "2026-01-09"
+    _land(data_dir, ds, {"a.csv": (HEADER + "\n" + GOOD + "\n").encode(),
+                         "b x.csv": (HEADER + "\n" + GOOD + "\n").encode()})
+    with pytest.raises(LandingError, match="names otherwise than listed"):
+        run_clean(spark, ds, str(data_dir))
 
 
 def test_run_clean_line_numbers_survive_file_splits(spark, data_dir):
