@@ -11,9 +11,11 @@ from spark_apps.students.clean import (
     ID_BITMAP_MAX_BUCKETS,
     LandingError,
     block_line_offsets,
+    extract_lines,
     id_bitmap_buckets,
     ids_may_repeat,
     normalise_programa,
+    read_headers,
     run_clean,
     summarise_line_counts,
     transform_checked,
@@ -211,6 +213,34 @@ def test_normalise_programa(spark, raw, expected):
     (row,) = spark.createDataFrame([(raw,)], "programa STRING").select(
         normalise_programa("programa").alias("p")).collect()
     assert row.p == expected
+
+
+# HotSpot runs a method of more than 8,000 bytes of bytecode interpreted: it
+# does not compile it (-XX:+DontCompileHugeMethods, the default). A scan
+# whose generated method crossed that ran about 3.5 times slower
+# (bench/README.md); a check added to the scan can cross it unnoticed.
+JIT_HUGE_METHOD_BYTES = 8000
+
+
+# 1 file: no lookup; 8: the path compared in turn; 9: a broadcast join.
+@pytest.mark.parametrize("files", [1, 8, 9])
+def test_the_scans_generated_code_stays_within_what_the_jit_compiles(spark, tmp_path, files):
+    paths = []
+    for index in range(files):
+        path = tmp_path / f"part {index}.csv"
+        path.write_text(HEADER + "\n" + GOOD + "\n")
+        paths.append(f"file:{path}")
+    checked = transform_checked(transform_validate(transform_parse_rows(
+        extract_lines(spark, paths), read_headers(spark, paths))))
+    # Adaptive execution plans a join only as it runs; the generated code is the same.
+    adaptive = spark.conf.get("spark.sql.adaptive.enabled")
+    spark.conf.set("spark.sql.adaptive.enabled", "false")
+    try:
+        generated = checked._jdf.queryExecution().debug().codegenToSeq()
+        largest = [generated.apply(i)._3().maxMethodCodeSize() for i in range(generated.size())]
+    finally:
+        spark.conf.set("spark.sql.adaptive.enabled", adaptive)
+    assert largest and max(largest) < JIT_HUGE_METHOD_BYTES, largest
 
 
 def test_block_line_offsets_number_lines_across_splits():
