@@ -305,11 +305,16 @@ def _integer_checks(column: str, low: int | None, high: int | None,
         out_of_range = out_of_range | (value < low)
     if high is not None:
         out_of_range = out_of_range | (value > high)
+    # A field written the way Spark writes its own parsed value, in at most
+    # 18 characters, is one the pattern accepts: the pattern runs only on
+    # the rest (a sign, leading zeros, spaces, garbage).
+    as_written = (F.length(column) <= 18) & (value.cast("string") == F.col(column))
     return [
         (_missing(column), f"{column}_missing"),
         # A value the pattern accepts but the cast does not is not an integer
         # either: a clean row never holds a NULL.
-        (~F.col(column).rlike(INTEGER_PATTERN) | value.isNull(), f"{column}_not_integer"),
+        (~(as_written | F.col(column).rlike(INTEGER_PATTERN)) | value.isNull(),
+         f"{column}_not_integer"),
         (out_of_range, range_reason),
     ]
 
@@ -330,9 +335,14 @@ def rejection_checks() -> list[tuple]:
     ]
     for score in SCORE_COLUMNS:
         value = _typed(score)
+        # A whole score written as Spark writes a long ("85") is one the
+        # pattern accepts. try_cast, as 1e300 holds no long; null-safe, as
+        # NaN and Infinity give none and a NULL would let them through.
+        as_written = value.try_cast("long").cast("string").eqNullSafe(F.col(score))
         checks += [
             (_missing(score), f"{score}_missing"),
-            (~F.col(score).rlike(NUMBER_PATTERN) | value.isNull(), f"{score}_not_number"),
+            (~(as_written | F.col(score).rlike(NUMBER_PATTERN)) | value.isNull(),
+             f"{score}_not_number"),
             ((value < low_score) | (value > high_score), f"{score}_out_of_range"),
         ]
     return checks
