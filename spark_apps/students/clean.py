@@ -307,7 +307,7 @@ def _integer_checks(column: str, low: int | None, high: int | None,
         out_of_range = out_of_range | (value > high)
     # A field written the way Spark writes its own parsed value, in at most
     # 18 characters, is one the pattern accepts: the pattern runs only on
-    # the rest (a sign, leading zeros, spaces, garbage).
+    # the rest (a sign, leading zeros, garbage).
     as_written = (F.length(column) <= 18) & (value.cast("string") == F.col(column))
     return [
         (_missing(column), f"{column}_missing"),
