@@ -5,8 +5,11 @@ one after the other in this run; wall time and peak RSS (the whole process
 tree, JVMs included) are measured from outside. Results go to
 ``bench/results/<name>.json`` and the table between the markers of
 ``bench/README.md``. Ratios compare contenders of the same run only.
+Student contenders run in rounds (``--students-rounds``, three by default),
+each round all of them in turn; each one's median round is reported. A
+traffic round at 10M rows takes over ten minutes: those run once.
 
-    python -m bench.run [--students-rows 1000000,10000000]
+    python -m bench.run [--students-rows 1000000,10000000] [--students-rounds 3]
         [--traffic-rows 1000000,10000000] [--orchestration-rows 10000000]
         [--suites students,traffic,orchestration,scaling]
 """
@@ -111,25 +114,39 @@ def with_ratios(results: dict[str, dict], reference: str) -> dict[str, dict]:
     return results
 
 
-def students_suite(rows: int) -> dict:
+def median_run(runs: list[dict]) -> dict:
+    """The run of median wall time (the lower of the two middle ones for an
+    even count), with every run's wall in the order they ran."""
+    middle = dict(sorted(runs, key=lambda run: run["wall_seconds"])[(len(runs) - 1) // 2])
+    middle["walls_seconds"] = [run["wall_seconds"] for run in runs]
+    return middle
+
+
+def students_suite(rows: int, rounds: int) -> dict:
+    """Every contender once per round, the rounds one after the other: a drift
+    of the machine's speed reaches all contenders alike, and the median
+    round of each is reported."""
     csv = generated("students", rows)
-    label = f"students-{rows}"
-    results = {}
-    with tempfile.TemporaryDirectory(prefix="bench-students-") as tmp:
-        data_dir = Path(tmp)
-        land(csv, data_dir / "landing" / "students" / f"ds={DS}")
-        log(f"{label}: platform (clean + statistics)")
-        results["platform"] = run_platform_jobs(
-            [job_specs.clean_and_compute_statistics_job(DS, data_dir)], label)
-        log(f"{label}: seed approach")
-        results["seed_approach"] = measure(
-            [PY, "-m", "bench.contenders.students_seed", str(csv), str(data_dir / "seed-out")],
-            LOG_DIR / f"{label}-seed.log", env=job_env())
-    for contender in ("pandas", "duckdb"):
-        log(f"{label}: {contender}")
-        results[contender] = measure([PY, "-m", f"bench.contenders.students_{contender}",
-                                      str(csv)], LOG_DIR / f"{label}-{contender}.log")
-    return with_ratios(results, "platform")
+    runs: dict[str, list[dict]] = {}
+    for round_number in range(1, rounds + 1):
+        label = f"students-{rows}-r{round_number}"
+        with tempfile.TemporaryDirectory(prefix="bench-students-") as tmp:
+            data_dir = Path(tmp)
+            land(csv, data_dir / "landing" / "students" / f"ds={DS}")
+            log(f"{label}: platform (clean + statistics)")
+            runs.setdefault("platform", []).append(run_platform_jobs(
+                [job_specs.clean_and_compute_statistics_job(DS, data_dir)], label))
+            log(f"{label}: seed approach")
+            runs.setdefault("seed_approach", []).append(measure(
+                [PY, "-m", "bench.contenders.students_seed", str(csv),
+                 str(data_dir / "seed-out")],
+                LOG_DIR / f"{label}-seed.log", env=job_env()))
+        for contender in ("pandas", "duckdb"):
+            log(f"{label}: {contender}")
+            runs.setdefault(contender, []).append(measure(
+                [PY, "-m", f"bench.contenders.students_{contender}", str(csv)],
+                LOG_DIR / f"{label}-{contender}.log"))
+    return with_ratios({name: median_run(each) for name, each in runs.items()}, "platform")
 
 
 def traffic_suite(rows: int) -> dict:
@@ -282,6 +299,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="latest")
     parser.add_argument("--suites", default="students,traffic,orchestration,scaling")
     parser.add_argument("--students-rows", type=sizes, default=[1_000_000, 10_000_000])
+    parser.add_argument("--students-rounds", type=int, default=3,
+                        help="student runs per contender and size, interleaved; the "
+                             "median is reported")
     parser.add_argument("--traffic-rows", type=sizes, default=[1_000_000, 10_000_000])
     parser.add_argument("--orchestration-rows", type=sizes, default=[10_000_000],
                         help="generated date sizes run under dags test besides the sample")
@@ -293,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
     report = {"name": args.name, "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
               "machine": machine(), "suites": {}}
     if "students" in suites:
-        report["suites"]["students"] = {str(n): students_suite(n) for n in args.students_rows}
+        report["suites"]["students"] = {str(n): students_suite(n, args.students_rounds)
+                                       for n in args.students_rows}
     if "traffic" in suites:
         report["suites"]["traffic"] = {str(n): traffic_suite(n) for n in args.traffic_rows}
     if "orchestration" in suites:

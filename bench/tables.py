@@ -18,6 +18,11 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
     return lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
 
 
+def _walls(result: dict) -> str:
+    """Each round's wall, in the order they ran (a result of one run has none)."""
+    return ", ".join(str(wall) for wall in result.get("walls_seconds", [result["wall_seconds"]]))
+
+
 def render(report: dict) -> str:
     suites = report["suites"]
     machine = report["machine"]
@@ -28,9 +33,10 @@ def render(report: dict) -> str:
     if "students" in suites:
         lines += ["### Student statistics", ""]
         lines += _table(
-            ["rows", "contender", "wall s", "peak RSS MiB", "wall x", "RSS x"],
-            [[int(rows), name, r["wall_seconds"], r["peak_rss_mib"], r["wall_vs_platform"],
-              r["rss_vs_platform"]]
+            ["rows", "contender", "wall s (median)", "every round s", "peak RSS MiB",
+             "wall x", "RSS x"],
+            [[int(rows), name, r["wall_seconds"], _walls(r), r["peak_rss_mib"],
+              r["wall_vs_platform"], r["rss_vs_platform"]]
              for rows, contenders in suites["students"].items()
              for name, r in contenders.items()]) + [""]
     if "traffic" in suites:
