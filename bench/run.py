@@ -35,6 +35,7 @@ from dataplatform import job_specs
 from dataplatform.dag_parse import measure_in_fresh_interpreter
 from dataplatform.local_airflow import local_airflow_env, migrate_metadata_db
 from dataplatform.settings import REPO_ROOT
+from dataplatform.spark_class_archive import with_class_archive
 from dataplatform.spark_jobs import SparkJob, spark_conf
 
 from bench.measure import measure
@@ -55,7 +56,7 @@ def log(message: str) -> None:
 def platform_submit(job: SparkJob, master: str = "local[*]", runner: str = "local",
                     extra_conf: dict[str, str] | None = None) -> list[str]:
     """The spark-submit line the platform's SparkSubmit runners run for ``job``."""
-    conf = {**spark_conf(job, runner), **(extra_conf or {})}
+    conf = {**with_class_archive(spark_conf(job, runner)), **(extra_conf or {})}
     command = [SPARK_SUBMIT, "--master", master, "--deploy-mode", "client"]
     for key, value in conf.items():
         command += ["--conf", f"{key}={value}"]

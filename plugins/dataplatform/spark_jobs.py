@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from dataplatform.settings import REPO_ROOT, PlatformSettings
+from dataplatform.spark_class_archive import with_class_archive
 
 # Where the platform image holds the repo (infra/docker/Dockerfile).
 IMAGE_REPO_ROOT = PurePosixPath("/opt/platform")
@@ -109,7 +110,8 @@ def _spark_submit_operator(job: SparkJob, settings: PlatformSettings):
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
     runner = settings.spark_runner
-    conf = spark_conf(job, runner)
+    # Every runner here starts the driver on this machine (client mode).
+    conf = with_class_archive(spark_conf(job, runner))
     if runner != "local":
         # Executors run the job's Python too: the same interpreter and code,
         # found at the same paths (a shared install or the platform image).
