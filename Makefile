@@ -18,7 +18,7 @@ $(SETUP_STAMP): requirements.lock pyproject.toml
 	VIRTUAL_ENV=$(VENV) uv pip install --quiet --no-deps -e .
 	@touch $@
 
-## Also makes this install's Spark class archive once (dataplatform/spark_class_archive.py).
+## Also makes this install's Spark class archive once (plugins/dataplatform/spark_class_archive.py).
 setup: $(SETUP_STAMP)
 	@$(PY) -m dataplatform.spark_class_archive
 

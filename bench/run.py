@@ -35,7 +35,7 @@ from dataplatform import job_specs
 from dataplatform.dag_parse import measure_in_fresh_interpreter
 from dataplatform.local_airflow import local_airflow_env, migrate_metadata_db
 from dataplatform.settings import REPO_ROOT
-from dataplatform.spark_class_archive import with_class_archive
+from dataplatform.spark_class_archive import archive_path, with_class_archive
 from dataplatform.spark_jobs import SparkJob, spark_conf
 
 from bench.measure import measure
@@ -117,7 +117,8 @@ def with_ratios(results: dict[str, dict], reference: str) -> dict[str, dict]:
 
 def median_run(runs: list[dict]) -> dict:
     """The run of median wall time (the lower of the two middle ones for an
-    even count), with every run's wall in the order they ran."""
+    even count), with every run's wall in the order they ran. Its other
+    figures (peak RSS) are that run's own, not medians."""
     middle = dict(sorted(runs, key=lambda run: run["wall_seconds"])[(len(runs) - 1) // 2])
     middle["walls_seconds"] = [run["wall_seconds"] for run in runs]
     return middle
@@ -287,12 +288,21 @@ def scaling_suite(rows: int) -> dict:
 
 def machine() -> dict:
     java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
+    archive = archive_path()
     return {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30),
-            "python": platform.python_version(), "java": java.splitlines()[0] if java else None}
+            "python": platform.python_version(), "java": java.splitlines()[0] if java else None,
+            # Without it every platform job starts about 3 s slower.
+            "spark_class_archive": str(archive) if archive and archive.is_file() else None}
 
 
 def sizes(text: str) -> list[int]:
     return [int(part) for part in text.split(",") if part]
+
+
+def rounds(text: str) -> int:
+    if int(text) < 1:
+        raise argparse.ArgumentTypeError("at least one round")
+    return int(text)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -300,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="latest")
     parser.add_argument("--suites", default="students,traffic,orchestration,scaling")
     parser.add_argument("--students-rows", type=sizes, default=[1_000_000, 10_000_000])
-    parser.add_argument("--students-rounds", type=int, default=3,
+    parser.add_argument("--students-rounds", type=rounds, default=3,
                         help="student runs per contender and size, interleaved; the "
                              "median is reported")
     parser.add_argument("--traffic-rows", type=sizes, default=[1_000_000, 10_000_000])

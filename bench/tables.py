@@ -23,17 +23,27 @@ def _walls(result: dict) -> str:
     return ", ".join(str(wall) for wall in result.get("walls_seconds", [result["wall_seconds"]]))
 
 
+def _archive_note(machine: dict) -> str:
+    """Whether the platform's drivers mapped a Spark class archive (runs
+    before 2026-11-24 21:30 did not record it)."""
+    if "spark_class_archive" not in machine:
+        return ""
+    return f" Spark class archive: {machine['spark_class_archive'] or 'none'}."
+
+
 def render(report: dict) -> str:
     suites = report["suites"]
     machine = report["machine"]
     lines = [f"Run `{report['name']}` of {report['date']} on {machine['cpus']} cores, "
              f"{machine['memory_gib']} GiB, Python {machine['python']}, {machine['java']}; "
              f"{report['bench_seconds']} s in all. Ratios are against the platform in the "
-             "same run (wall x: how many times the platform's wall time).", ""]
+             "same run (wall x: how many times the platform's wall time)."
+             + _archive_note(machine), ""]
     if "students" in suites:
         lines += ["### Student statistics", ""]
         lines += _table(
-            ["rows", "contender", "wall s (median)", "every round s", "peak RSS MiB",
+            ["rows", "contender", "wall s (median)", "every round s",
+             "peak RSS MiB (median round)",
              "wall x", "RSS x"],
             [[int(rows), name, r["wall_seconds"], _walls(r), r["peak_rss_mib"],
               r["wall_vs_platform"], r["rss_vs_platform"]]

@@ -1,27 +1,31 @@
 """A class-data-sharing archive of what a platform job's driver JVM loads.
 
 A JVM that maps the archive skips reading and verifying the thousands of
-Spark classes a job loads from their jars. On this machine (2 cores), a
-spark-submit of the student job on 20,000 rows took 11.4 s with it against
-14.8 s without, in three pairs (bench/README.md): every spark-submit pays
-that start-up.
+Spark classes a job loads from their jars. On this machine (2 cores), the
+student job on 20,000 rows took 11.4 and 11.3 s with it against 14.4 and
+15.0 s without, two spark-submits each (bench/README.md): every
+spark-submit pays that start-up.
 
 ``make setup`` makes the archive once per install (``python -m
-dataplatform.spark_class_archive``, about half a minute): one spark-submit runs
-the platform's own jobs on the committed samples with
+dataplatform.spark_class_archive``, about 40 s): one spark-submit runs the
+platform's own jobs on the committed samples with
 ``-XX:ArchiveClassesAtExit``. The archive is written under another name and
-renamed when whole: a JVM that maps a truncated archive crashes (SIGBUS). A
-JVM that finds the archive stale (another JDK build, another classpath) says
-so in one warning line and starts as it would have without it.
+renamed when whole: a JVM that maps a truncated archive crashes (SIGBUS).
+Its name holds the pyspark release and the JVM it was made with, so a JDK
+update or another JAVA_HOME names another archive, which the next setup
+makes. A JVM that still finds an archive unusable says so in one warning
+line and starts without it. Making it is a speed-up, not a step the
+platform needs: when it fails, setup says why and goes on.
 
-Only drivers that spark-submit starts on this machine map it: the
-SparkSubmitOperator runners run in client mode. Containers and executors
-have classpaths of their own.
+Only drivers that this install's spark-submit starts on this machine map it:
+the SparkSubmitOperator runners (local, standalone, YARN) run in client
+mode. Containers and executors have classpaths of their own.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib.metadata
 import os
 import shutil
@@ -30,26 +34,50 @@ import sys
 import tempfile
 from pathlib import Path
 
+from dataplatform.local_airflow import JavaNotFound, check_java
 from dataplatform.settings import REPO_ROOT
 
 DRIVER_OPTIONS = "spark.driver.extraJavaOptions"
 WORKLOAD = Path(__file__).with_name("spark_class_archive_workload.py")
 SAMPLES = REPO_ROOT / "data" / "samples"
 SAMPLE_DS = "2000-01-01"
+BUILD_TIMEOUT_SECONDS = 900
+
+
+def _jvm_identity() -> str | None:
+    """Path, size and time of the JVM that spark-submit starts (JAVA_HOME's
+    java, else the first on PATH): its library if found, else its launcher."""
+    java_home = os.environ.get("JAVA_HOME")
+    found = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
+    if not found or not Path(found).is_file():
+        return None
+    java = Path(found).resolve()
+    libjvm = java.parent.parent / "lib" / "server" / "libjvm.so"
+    binary = libjvm if libjvm.is_file() else java
+    stat = binary.stat()
+    return f"{binary}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
 @functools.cache
-def archive_path() -> Path:
-    """Where this install keeps its archive: the environment's own prefix,
-    named by the pyspark release whose jars it holds."""
-    return Path(sys.prefix) / "spark-class-archive" / (
-        f"pyspark-{importlib.metadata.version('pyspark')}.jsa")
+def archive_path() -> Path | None:
+    """This install's archive for the JVM and pyspark it runs with (None
+    without a java or without the pyspark distribution, e.g. a Spark from a
+    tarball: its classpath is not the one archived)."""
+    jvm = _jvm_identity()
+    try:
+        release = importlib.metadata.version("pyspark")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    if jvm is None:
+        return None
+    jvm_key = hashlib.sha256(jvm.encode()).hexdigest()[:12]
+    return Path(sys.prefix) / "spark-class-archive" / f"pyspark-{release}-jvm-{jvm_key}.jsa"
 
 
 def with_class_archive(conf: dict[str, str]) -> dict[str, str]:
     """``conf`` with the driver mapping this install's archive, if it has one."""
     archive = archive_path()
-    if not archive.is_file():
+    if archive is None or not archive.is_file():
         return conf
     options = conf.get(DRIVER_OPTIONS, "")
     return {**conf, DRIVER_OPTIONS: f"{options} -XX:SharedArchiveFile={archive}".strip()}
@@ -57,6 +85,7 @@ def with_class_archive(conf: dict[str, str]) -> dict[str, str]:
 
 def build(archive: Path) -> None:
     """Run the workload once with ``-XX:ArchiveClassesAtExit``; rename when whole."""
+    # Here, not at the top: spark_jobs imports this module.
     from dataplatform import job_specs
     from dataplatform.spark_jobs import spark_conf
 
@@ -77,7 +106,8 @@ def build(archive: Path) -> None:
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYSPARK_PYTHON": sys.executable,
                "PYSPARK_DRIVER_PYTHON": sys.executable}
         try:
-            subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL,
+                           timeout=BUILD_TIMEOUT_SECONDS)
             if not partial.is_file():
                 raise RuntimeError(f"the JVM wrote no class archive at {partial}")
             partial.replace(archive)
@@ -86,18 +116,23 @@ def build(archive: Path) -> None:
 
 
 def main() -> None:
-    from dataplatform.local_airflow import JavaNotFound, check_java
-
-    archive = archive_path()
-    if archive.is_file():
-        return
     try:
         check_java(dict(os.environ))
-    except JavaNotFound as error:  # setup goes on: the Spark tests say why they skip
+    except JavaNotFound as error:  # the Spark tests say why they skip
         print(f"no Spark class archive made: {error}")
         return
-    print(f"making the Spark class archive (once per install): {archive}", flush=True)
-    build(archive)
+    archive = archive_path()
+    if archive is None or archive.is_file():
+        return
+    print(f"making the Spark class archive (once per install and JVM): {archive}", flush=True)
+    try:
+        build(archive)
+    except (subprocess.SubprocessError, RuntimeError, OSError) as error:
+        print(f"no Spark class archive made (jobs start without one): {error}")
+        return
+    for stale in archive.parent.glob("*.jsa"):  # other JVMs' or releases'
+        if stale != archive:
+            stale.unlink()
     print(f"Spark class archive: {archive} ({archive.stat().st_size >> 20} MiB)")
 
 

@@ -47,9 +47,10 @@ def test_median_run_is_a_real_run_and_keeps_every_rounds_wall():
     assert median_run(runs[:2])["wall_seconds"] == 59.7
 
 
-def test_student_rows_show_every_rounds_wall():
+def test_student_rows_show_every_rounds_wall_and_whether_the_archive_was_mapped():
     report = {"name": "t", "date": "2026-11-24", "bench_seconds": 1.0,
-              "machine": {"cpus": 2, "memory_gib": 24, "python": "3.11.7", "java": "17"},
+              "machine": {"cpus": 2, "memory_gib": 24, "python": "3.11.7", "java": "17",
+                          "spark_class_archive": "/venv/a.jsa"},
               "suites": {"students": {"1000": with_ratios({
                   "platform": median_run([{"wall_seconds": 5.0, "peak_rss_mib": 900},
                                           {"wall_seconds": 4.0, "peak_rss_mib": 800},
@@ -59,6 +60,9 @@ def test_student_rows_show_every_rounds_wall():
     table = render(report)
     assert "| 1,000 | platform | 4.5 | 5.0, 4.0, 4.5 | 850 | 1.0 | 1.0 |" in table
     assert "| 1,000 | seed_approach | 9.0 | 9.0 | 700 | 2.0 | 0.82 |" in table
+    assert "Spark class archive: /venv/a.jsa." in table
+    report["machine"]["spark_class_archive"] = None
+    assert "Spark class archive: none." in render(report)
 
 
 def test_orchestration_table_has_a_row_per_dag_and_input():
