@@ -6,8 +6,8 @@ tree, JVMs included) are measured from outside. Results go to
 ``bench/results/<name>.json`` and the table between the markers of
 ``bench/README.md``. Ratios compare contenders of the same run only.
 Student contenders run in rounds (``--students-rounds``, three by default),
-each round all of them in turn; each one's median round is reported. A
-traffic round at 10M rows takes over ten minutes: those run once.
+each round all of them in turn; each one's median round is reported. The
+traffic contenders run once: at 10M packets they take 7-12 minutes together.
 
     python -m bench.run [--students-rows 1000000,10000000] [--students-rounds 3]
         [--traffic-rows 1000000,10000000] [--orchestration-rows 10000000]

@@ -43,8 +43,7 @@ def render(report: dict) -> str:
         lines += ["### Student statistics", ""]
         lines += _table(
             ["rows", "contender", "wall s (median)", "every round s",
-             "peak RSS MiB (median round)",
-             "wall x", "RSS x"],
+             "peak RSS MiB (median round)", "wall x", "RSS x"],
             [[int(rows), name, r["wall_seconds"], _walls(r), r["peak_rss_mib"],
               r["wall_vs_platform"], r["rss_vs_platform"]]
              for rows, contenders in suites["students"].items()
