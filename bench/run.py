@@ -36,7 +36,7 @@ from dataplatform.dag_parse import measure_in_fresh_interpreter
 from dataplatform.local_airflow import local_airflow_env, migrate_metadata_db
 from dataplatform.settings import REPO_ROOT
 from dataplatform.spark_class_archive import archive_path, with_class_archive
-from dataplatform.spark_jobs import SparkJob, spark_conf
+from dataplatform.spark_jobs import LOCAL_JOB_ENV, SparkJob, conf_arguments, spark_conf
 
 from bench.measure import measure
 
@@ -57,16 +57,14 @@ def platform_submit(job: SparkJob, master: str = "local[*]", runner: str = "loca
                     extra_conf: dict[str, str] | None = None) -> list[str]:
     """The spark-submit line the platform's SparkSubmit runners run for ``job``."""
     conf = {**with_class_archive(spark_conf(job, runner)), **(extra_conf or {})}
-    command = [SPARK_SUBMIT, "--master", master, "--deploy-mode", "client"]
-    for key, value in conf.items():
-        command += ["--conf", f"{key}={value}"]
+    command = [SPARK_SUBMIT, "--master", master, "--deploy-mode", "client",
+               *conf_arguments(conf)]
     return command + ["--driver-memory", job.driver_memory,
                       str(REPO_ROOT / "spark_apps" / job.application), *job.arguments]
 
 
 def job_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYSPARK_PYTHON": PY,
-            "PYSPARK_DRIVER_PYTHON": PY}
+    return {**os.environ, **LOCAL_JOB_ENV}
 
 
 def generated(kind: str, rows: int) -> Path:

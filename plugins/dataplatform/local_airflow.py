@@ -42,11 +42,16 @@ def java_major_version(java: str) -> int | None:
     return int(match.group(2) or 0) if major == 1 else major  # "1.8" is Java 8
 
 
+def java_path(env: dict[str, str]) -> str | None:
+    """The java spark-submit starts: JAVA_HOME's, else the first on PATH."""
+    java_home = env.get("JAVA_HOME")
+    return str(Path(java_home) / "bin" / "java") if java_home else shutil.which(
+        "java", path=env.get("PATH"))
+
+
 def check_java(env: dict[str, str]) -> str:
     """Path of a Java >= 17 that Spark will use; raises JavaNotFound otherwise."""
-    java_home = env.get("JAVA_HOME")
-    java = str(Path(java_home) / "bin" / "java") if java_home else shutil.which(
-        "java", path=env.get("PATH"))
+    java = java_path(env)
     version = java_major_version(java) if java else None
     if version is None or version < MIN_JAVA:
         found = f"found Java {version} at {java}" if version else "found no java"

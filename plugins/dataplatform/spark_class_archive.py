@@ -34,7 +34,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from dataplatform.local_airflow import JavaNotFound, check_java
+from dataplatform.local_airflow import JavaNotFound, check_java, java_path
 from dataplatform.settings import REPO_ROOT
 
 DRIVER_OPTIONS = "spark.driver.extraJavaOptions"
@@ -45,10 +45,9 @@ BUILD_TIMEOUT_SECONDS = 900
 
 
 def _jvm_identity() -> str | None:
-    """Path, size and time of the JVM that spark-submit starts (JAVA_HOME's
-    java, else the first on PATH): its library if found, else its launcher."""
-    java_home = os.environ.get("JAVA_HOME")
-    found = str(Path(java_home) / "bin" / "java") if java_home else shutil.which("java")
+    """Path, size and time of the JVM that spark-submit starts: its library
+    if found, else its launcher."""
+    found = java_path(dict(os.environ))
     if not found or not Path(found).is_file():
         return None
     java = Path(found).resolve()
@@ -87,7 +86,7 @@ def build(archive: Path) -> None:
     """Run the workload once with ``-XX:ArchiveClassesAtExit``; rename when whole."""
     # Here, not at the top: spark_jobs imports this module.
     from dataplatform import job_specs
-    from dataplatform.spark_jobs import spark_conf
+    from dataplatform.spark_jobs import LOCAL_JOB_ENV, conf_arguments, spark_conf
 
     archive.parent.mkdir(parents=True, exist_ok=True)
     partial = archive.with_name(f".{archive.name}.{os.getpid()}.partial")
@@ -99,15 +98,11 @@ def build(archive: Path) -> None:
         conf = spark_conf(job_specs.ingest_traffic_job(SAMPLE_DS, tmp), "local")
         conf[DRIVER_OPTIONS] += f" -XX:ArchiveClassesAtExit={partial}"
         command = [str(Path(sys.executable).with_name("spark-submit")),
-                   "--master", "local[*]", "--driver-memory", "2g"]
-        for key, value in conf.items():
-            command += ["--conf", f"{key}={value}"]
-        command += [str(WORKLOAD), SAMPLE_DS, tmp]
-        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYSPARK_PYTHON": sys.executable,
-               "PYSPARK_DRIVER_PYTHON": sys.executable}
+                   "--master", "local[*]", "--driver-memory", "2g", *conf_arguments(conf),
+                   str(WORKLOAD), SAMPLE_DS, tmp]
         try:
-            subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL,
-                           timeout=BUILD_TIMEOUT_SECONDS)
+            subprocess.run(command, env={**os.environ, **LOCAL_JOB_ENV}, check=True,
+                           stdout=subprocess.DEVNULL, timeout=BUILD_TIMEOUT_SECONDS)
             if not partial.is_file():
                 raise RuntimeError(f"the JVM wrote no class archive at {partial}")
             partial.replace(archive)

@@ -13,9 +13,9 @@ import pytest
 from conftest import require
 from dataplatform import job_specs, spark_class_archive
 from dataplatform.local_airflow import JavaNotFound
-from dataplatform.settings import REPO_ROOT, PlatformSettings
+from dataplatform.settings import PlatformSettings
 from dataplatform.spark_class_archive import DRIVER_OPTIONS, with_class_archive
-from dataplatform.spark_jobs import spark_job_task
+from dataplatform.spark_jobs import LOCAL_JOB_ENV, conf_arguments, spark_job_task
 
 DS = "2026-11-20"
 
@@ -155,12 +155,10 @@ def test_a_platform_driver_loads_spark_from_the_archive(java, tmp_path):
                       "spark = SparkSession.builder.getOrCreate()\n"
                       "assert spark.range(1000).count() == 1000\n"
                       "spark.stop()\n")
-    command = [str(Path(sys.executable).with_name("spark-submit")), "--master", "local[1]"]
-    for key, value in {**conf, DRIVER_OPTIONS: options}.items():
-        command += ["--conf", f"{key}={value}"]
-    result = subprocess.run(command + [str(script)], capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT),
-                                 "PYSPARK_PYTHON": sys.executable}, timeout=300)
+    command = [str(Path(sys.executable).with_name("spark-submit")), "--master", "local[1]",
+               *conf_arguments({**conf, DRIVER_OPTIONS: options}), str(script)]
+    result = subprocess.run(command, capture_output=True, text=True,
+                            env={**os.environ, **LOCAL_JOB_ENV}, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Unable to use shared archive" not in result.stdout + result.stderr
     sources = {line.split(" source: ")[0].split()[-1]: line.split(" source: ")[1]
