@@ -35,8 +35,13 @@ from dataplatform import job_specs
 from dataplatform.dag_parse import measure_in_fresh_interpreter
 from dataplatform.local_airflow import local_airflow_env, migrate_metadata_db
 from dataplatform.settings import REPO_ROOT
-from dataplatform.spark_class_archive import archive_path, with_class_archive
-from dataplatform.spark_jobs import LOCAL_JOB_ENV, SparkJob, conf_arguments, spark_conf
+from dataplatform.spark_class_archive import existing_archive
+from dataplatform.spark_jobs import (
+    LOCAL_JOB_ENV,
+    SparkJob,
+    conf_arguments,
+    spark_submit_conf,
+)
 
 from bench.measure import measure
 
@@ -53,12 +58,10 @@ def log(message: str) -> None:
     print(f"[bench {dt.datetime.now():%H:%M:%S}] {message}", flush=True)
 
 
-def platform_submit(job: SparkJob, master: str = "local[*]", runner: str = "local",
-                    extra_conf: dict[str, str] | None = None) -> list[str]:
+def platform_submit(job: SparkJob, master: str = "local[*]", runner: str = "local") -> list[str]:
     """The spark-submit line the platform's SparkSubmit runners run for ``job``."""
-    conf = {**with_class_archive(spark_conf(job, runner)), **(extra_conf or {})}
     command = [SPARK_SUBMIT, "--master", master, "--deploy-mode", "client",
-               *conf_arguments(conf)]
+               *conf_arguments(spark_submit_conf(job, runner))]
     return command + ["--driver-memory", job.driver_memory,
                       str(REPO_ROOT / "spark_apps" / job.application), *job.arguments]
 
@@ -264,9 +267,7 @@ def scaling_suite(rows: int) -> dict:
                 job = SparkJob(job.task_id, job.application, job.arguments,
                                executor_memory="2g", executors=executors, conf=job.conf)
                 run = measure(platform_submit(job, master=cluster.master_url,
-                                              runner="standalone", extra_conf={
-                                                  "spark.pyspark.python": PY,
-                                                  "spark.executorEnv.PYTHONPATH": str(REPO_ROOT)}),
+                                              runner="standalone"),
                               LOG_DIR / f"scaling-{rows}-{executors}.log", env=job_env())
                 evaluation = json.loads((data_dir / "staging" / "zte_tad" / f"ds={DS}" /
                                          f"{job_specs.scaling_model_version(executors)}"
@@ -286,11 +287,11 @@ def scaling_suite(rows: int) -> dict:
 
 def machine() -> dict:
     java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr
-    archive = archive_path()
+    archive = existing_archive()
     return {"cpus": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30),
             "python": platform.python_version(), "java": java.splitlines()[0] if java else None,
             # Without it every platform job starts about 3 s slower.
-            "spark_class_archive": str(archive) if archive and archive.is_file() else None}
+            "spark_class_archive": str(archive) if archive else None}
 
 
 def sizes(text: str) -> list[int]:

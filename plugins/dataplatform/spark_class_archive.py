@@ -73,10 +73,16 @@ def archive_path() -> Path | None:
     return Path(sys.prefix) / "spark-class-archive" / f"pyspark-{release}-jvm-{jvm_key}.jsa"
 
 
+def existing_archive() -> Path | None:
+    """This install's archive if it has been made."""
+    archive = archive_path()
+    return archive if archive is not None and archive.is_file() else None
+
+
 def with_class_archive(conf: dict[str, str]) -> dict[str, str]:
     """``conf`` with the driver mapping this install's archive, if it has one."""
-    archive = archive_path()
-    if archive is None or not archive.is_file():
+    archive = existing_archive()
+    if archive is None:
         return conf
     options = conf.get(DRIVER_OPTIONS, "")
     return {**conf, DRIVER_OPTIONS: f"{options} -XX:SharedArchiveFile={archive}".strip()}

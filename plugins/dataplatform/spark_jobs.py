@@ -104,6 +104,18 @@ def spark_conf(job: SparkJob, runner: str, repo_root: PurePosixPath | None = Non
     return {**conf, **job.conf}
 
 
+def spark_submit_conf(job: SparkJob, runner: str) -> dict:
+    """``spark_conf`` as the SparkSubmit runners (local, standalone, YARN) send
+    it from this machine, where they start the driver (client mode)."""
+    conf = with_class_archive(spark_conf(job, runner))
+    if runner == "local":
+        return conf
+    # Executors run the job's Python too: the same interpreter and code,
+    # found at the same paths (a shared install or the platform image).
+    return {"spark.pyspark.python": sys.executable,
+            "spark.executorEnv.PYTHONPATH": str(REPO_ROOT), **conf}
+
+
 def conf_arguments(conf: dict[str, str]) -> list[str]:
     """``--conf key=value`` for each setting, as spark-submit takes them."""
     return [part for key, value in conf.items() for part in ("--conf", f"{key}={value}")]
@@ -120,13 +132,6 @@ def _spark_submit_operator(job: SparkJob, settings: PlatformSettings):
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
     runner = settings.spark_runner
-    # Every runner here starts the driver on this machine (client mode).
-    conf = with_class_archive(spark_conf(job, runner))
-    if runner != "local":
-        # Executors run the job's Python too: the same interpreter and code,
-        # found at the same paths (a shared install or the platform image).
-        conf = {"spark.pyspark.python": sys.executable,
-                "spark.executorEnv.PYTHONPATH": str(REPO_ROOT), **conf}
     return SparkSubmitOperator(
         task_id=job.task_id,
         conn_id=SPARK_SUBMIT_CONNECTIONS[runner],
@@ -134,7 +139,7 @@ def _spark_submit_operator(job: SparkJob, settings: PlatformSettings):
         application=str(REPO_ROOT / "spark_apps" / job.application),
         application_args=list(job.arguments),
         name=job.task_id,
-        conf=conf,
+        conf=spark_submit_conf(job, runner),
         driver_memory=job.driver_memory,
         env_vars=dict(LOCAL_JOB_ENV),
     )
