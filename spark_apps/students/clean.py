@@ -156,20 +156,18 @@ def block_line_offsets(blocks: Iterable[Mapping]) -> list[tuple[int, int, int, i
 
 
 def transform_line_counts(checked: DataFrame) -> DataFrame:
-    """Lines per split of a file and kind: ``lines``, first ``mid``, clean id range.
+    """Lines per split of a file and kind: ``lines`` and the first ``mid``.
 
     Grouped by ``file_index, block_start, blank, reject_reason``: this one small
     aggregation, the first action on the cached lines, gives line numbers,
-    the header lines, the blank lines, the reasons before duplicates and the
-    clean rows' id range (see ``summarise_line_counts``).
+    the header lines, the blank lines and the reasons before duplicates (see
+    ``summarise_line_counts``).
     """
     keys = ("file_index", "block_start", "blank", "reject_reason")
     return checked.groupBy(*keys).agg(
         F.count(F.lit(1)).alias("lines"),
         F.min("mid").alias("first_mid"),
-        F.min("id").alias("low_id"),
-        F.max("id").alias("high_id"),
-    ).select(*keys, "lines", "first_mid", "low_id", "high_id")
+    ).select(*keys, "lines", "first_mid")
 
 
 @dataclass
@@ -180,12 +178,10 @@ class LineSummary:
     header_mids: list[int]
     blank_lines: int
     reason_counts: dict[str | None, int]  # data rows by reason, None for clean
-    low_id: int | None
-    high_id: int | None
 
 
 def summarise_line_counts(groups: Iterable[Mapping]) -> LineSummary:
-    """Fold the line-count groups into splits, headers, blanks, reasons and ids.
+    """Fold the line-count groups into splits, headers, blanks and reasons.
 
     A file's header is the first line of its first split: it is taken out of
     the reason it was given, since it is not a data row.
@@ -202,7 +198,6 @@ def summarise_line_counts(groups: Iterable[Mapping]) -> LineSummary:
                    if block["block_start"] == 0]
     headers = set(header_mids)  # a group holds its file's header if it starts with it
     reason_counts: dict[str | None, int] = {}
-    clean_ids = []
     for group in groups:
         if group["blank"]:
             continue
@@ -210,15 +205,11 @@ def summarise_line_counts(groups: Iterable[Mapping]) -> LineSummary:
         if lines:
             reason_counts[group["reject_reason"]] = (
                 reason_counts.get(group["reject_reason"], 0) + lines)
-        if group["reject_reason"] is None and group["low_id"] is not None:
-            clean_ids += [group["low_id"], group["high_id"]]
     return LineSummary(
         blocks=list(blocks.values()),
         header_mids=header_mids,
         blank_lines=sum(group["lines"] for group in groups if group["blank"]),
         reason_counts=reason_counts,
-        low_id=min(clean_ids, default=None),
-        high_id=max(clean_ids, default=None),
     )
 
 
@@ -393,31 +384,25 @@ def transform_rows(checked: DataFrame, header_mids: Sequence[int]) -> DataFrame:
     return checked.where(~F.col("blank") & ~F.col("mid").isin(list(header_mids)))
 
 
-# The bitmap proof shuffles one 4 KiB bitmap per bucket of 32,768 ids per
-# task: cheap for dense ids (1..10M is 306 buckets), not for sparse ones.
-ID_BITMAP_MAX_BUCKETS = 10_000
-
-
-def id_bitmap_buckets(low: int, high: int) -> int:
-    return (high - 1) // 32768 - (low - 1) // 32768 + 1
-
-
 def transform_id_counts(rows: DataFrame) -> DataFrame:
     """One row: ``clean_rows`` and their ``distinct_ids``, exactly.
 
-    Each id sets one bit in a bitmap of its bucket of 32,768 ids, so this
-    shuffles one small bitmap per bucket instead of every id: the cheap
-    proof, on a usual date, that no id repeats.
+    Each id sets one bit of a 64-bit word, its group: the words' bits are
+    OR-ed and counted. A dense date's 10M ids are 156,250 words, so this
+    shuffles a word per 64 ids instead of every id. It holds for any ids:
+    sparse ones make a word each, no worse than grouping by id.
     """
-    per_bucket = rows.where(F.col("reject_reason").isNull()).groupBy(
-        F.bitmap_bucket_number("id").alias("bucket"),
+    per_word = rows.where(F.col("reject_reason").isNull()).groupBy(
+        F.shiftright("id", 6).alias("word"),
     ).agg(
         F.count(F.lit(1)).alias("clean_rows"),
-        F.bitmap_count(F.bitmap_construct_agg(F.bitmap_bit_position("id"))).alias("distinct_ids"),
+        # The bit of the id in its word; a long aggregation buffer, so the
+        # hash aggregation stays on fixed-width rows.
+        F.bit_or(F.expr("shiftleft(1L, cast(pmod(id, 64) AS INT))")).alias("bits"),
     )
-    return per_bucket.agg(
+    return per_word.agg(
         F.coalesce(F.sum("clean_rows"), F.lit(0)).alias("clean_rows"),
-        F.coalesce(F.sum("distinct_ids"), F.lit(0)).alias("distinct_ids"),
+        F.coalesce(F.sum(F.bit_count("bits")), F.lit(0)).alias("distinct_ids"),
     )
 
 
@@ -600,7 +585,7 @@ def _clean_listed(spark: SparkSession, ds: str, layout: DataLayout,
 
     rows = final = transform_rows(checked, lines_seen.header_mids)
     reason_counts = dict(lines_seen.reason_counts)
-    if ids_may_repeat(rows, lines_seen.low_id, lines_seen.high_id):
+    if ids_may_repeat(rows, reason_counts.get(None, 0)):
         repeated_ids = transform_repeated_ids(rows).cache()
         duplicate_keys = transform_duplicate_keys(rows, repeated_ids).cache()
         cached += [repeated_ids, duplicate_keys]
@@ -632,17 +617,14 @@ def _clean_listed(spark: SparkSession, ds: str, layout: DataLayout,
     return report
 
 
-def ids_may_repeat(rows: DataFrame, low: int | None, high: int | None) -> bool:
-    """False when an exact bitmap count proves every clean id distinct.
+def ids_may_repeat(rows: DataFrame, clean_rows: int) -> bool:
+    """False when an exact count proves every clean id distinct.
 
-    ``low`` and ``high`` are the clean ids' range (None: no clean row). Sparse
-    ids (too many buckets for the bitmaps) return True: the exact group-by of
-    ``transform_repeated_ids`` then decides.
+    ``clean_rows``: how many clean rows the line counts found. True sends the
+    date to the group-by of ``transform_repeated_ids``, which finds the repeats.
     """
-    if low is None:
+    if not clean_rows:
         return False
-    if id_bitmap_buckets(low, high) > ID_BITMAP_MAX_BUCKETS:
-        return True
     (ids,) = transform_id_counts(rows).collect()
     return ids.distinct_ids < ids.clean_rows
 

@@ -8,11 +8,9 @@ import pytest
 from pyspark.testing import assertDataFrameEqual
 
 from spark_apps.students.clean import (
-    ID_BITMAP_MAX_BUCKETS,
     LandingError,
     block_line_offsets,
     extract_lines,
-    id_bitmap_buckets,
     ids_may_repeat,
     normalise_programa,
     read_headers,
@@ -171,31 +169,28 @@ def test_duplicate_ids_keep_the_first_clean_occurrence(spark):
 @pytest.mark.parametrize("ids, distinct", [
     ([], 0),
     ([1, 2, 3], 3),
-    ([1, 2, 2, 32768, 32769, 32769 + 32768 * 5, 32769 + 32768 * 5], 5),
+    # Repeats inside a word and across words, the words' edges (63, 64, 127)
+    # and ids too far apart to share a word.
+    ([1, 2, 2, 63, 64, 64, 127, 128, 10**17, 10**17, 2**62], 8),
 ])
-def test_id_counts_are_exact_across_bitmap_buckets(spark, ids, distinct):
+def test_id_counts_are_exact_across_words(spark, ids, distinct):
     rows = spark.createDataFrame([(i, None) for i in ids] + [(None, "id_missing")],
                                  "id BIGINT, reject_reason STRING")
     (counts,) = transform_id_counts(rows).collect()
     assert (counts.clean_rows, counts.distinct_ids) == (len(ids), distinct)
 
 
-def test_id_bitmap_buckets_count_the_32768_id_ranges():
-    assert id_bitmap_buckets(1, 32768) == 1
-    assert id_bitmap_buckets(1, 32769) == 2
-    assert id_bitmap_buckets(1, 10_000_000) == 306
-    assert id_bitmap_buckets(10**17, 10**18) > ID_BITMAP_MAX_BUCKETS
-
-
 @pytest.mark.parametrize("ids, may_repeat", [
     ([], False),
-    ([1, 2, 3], False),                 # dense, proven distinct by the bitmaps
-    ([1, 2, 2], True),                  # dense, a repeat
-    ([1, 10**17], True),                # too sparse for bitmaps: the group-by decides
+    ([1, 2, 3], False),
+    ([1, 2, 2], True),
+    ([1, 10**17], False),               # sparse ids are proven too
+    ([10**17, 10**17], True),
 ])
 def test_ids_may_repeat(spark, ids, may_repeat):
-    rows = spark.createDataFrame([(i, None) for i in ids], "id BIGINT, reject_reason STRING")
-    assert ids_may_repeat(rows, min(ids, default=None), max(ids, default=None)) is may_repeat
+    rows = spark.createDataFrame([(i, None) for i in ids] + [(7, "id_missing")],
+                                 "id BIGINT, reject_reason STRING")
+    assert ids_may_repeat(rows, len(ids)) is may_repeat
 
 
 def test_clean_rows_are_typed_and_nameless(spark):
@@ -262,16 +257,15 @@ def test_block_line_offsets_number_lines_across_splits():
 
 
 def test_summarise_line_counts_takes_headers_out_and_folds_splits():
-    def group(index, start, blank, reason, lines, first_mid, low=None, high=None):
+    def group(index, start, blank, reason, lines, first_mid):
         return {"file_index": index, "block_start": start, "blank": blank,
-                "reject_reason": reason, "lines": lines, "first_mid": first_mid,
-                "low_id": low, "high_id": high}
+                "reject_reason": reason, "lines": lines, "first_mid": first_mid}
 
     summary = summarise_line_counts([
         group(0, 0, False, "id_not_integer", 2, 0),  # the header and one bad row
-        group(0, 0, False, None, 5, 1, low=10, high=20),
+        group(0, 0, False, None, 5, 1),
         group(0, 0, True, "id_missing", 1, 4),
-        group(0, 128, False, None, 3, 50, low=3, high=9),
+        group(0, 128, False, None, 3, 50),
         group(1, 0, False, "id_not_integer", 1, 80),  # a header alone
     ])
     assert sorted((b["file_index"], b["block_start"], b["lines"], b["first_mid"])
@@ -279,7 +273,6 @@ def test_summarise_line_counts_takes_headers_out_and_folds_splits():
     assert sorted(summary.header_mids) == [0, 80]
     assert summary.blank_lines == 1
     assert summary.reason_counts == {"id_not_integer": 1, None: 8}
-    assert (summary.low_id, summary.high_id) == (3, 20)
 
 
 # ----------------------------------------------------------- whole job on files
