@@ -6,11 +6,15 @@ Writes  staging/students/ds=<ds>/tables/<table>/ for the four published
         student tables of ``contracts.md`` (without ``ds``: the publisher adds
         it to database rows; in the warehouse it is the partition folder).
 
-The four tables come from two passes over the rows: one global aggregation
-(the score summary and the correlations) and one over the grouping sets
-(grado) and (programa) (the per-grade and per-programme averages). Each
-table is then a reshaping of a few aggregated rows. ``stddev`` is the sample
-standard deviation and correlations are Pearson.
+The four tables come from one pass over the rows: the moments of each
+(grado, programa) cell - count, mean, sum of squared deviations, co-moment
+with ``num_premios``, min, max. The per-grade and per-programme averages,
+the score summary and the correlations are then merged from those few rows,
+the way Spark merges its own partial aggregates (Chan et al.: pairwise
+updates that stay exact to rounding, unlike sums of squares). ``stddev`` is
+the sample standard deviation and correlations are Pearson. Clean rows hold
+no NULL value (the clean job rejects a row missing one), so every statistic
+counts every row.
 """
 
 from __future__ import annotations
@@ -28,40 +32,83 @@ def _double(column: str):
     return F.col(column).cast("double")
 
 
-def transform_overall(clean: DataFrame) -> DataFrame:
-    """One wide row: every global statistic of both global tables.
+def _moment_columns(subject: str) -> tuple[str, str, str, str]:
+    return (f"{subject}__mean", f"{subject}__m2", f"{subject}__min", f"{subject}__max")
 
-    ``<subject>__<statistic>`` for the score summary, ``r__<score>`` for the
-    correlations with ``num_premios``, and ``n``.
+
+def transform_cells(clean: DataFrame) -> DataFrame:
+    """The one pass over the rows: moments per (grado, programa).
+
+    ``n``; per subject ``<subject>__mean``, ``__m2`` (the sum of squared
+    deviations from the mean), ``__min`` and ``__max``; per score
+    ``c__<score>``, the co-moment of ``num_premios`` and the score.
     """
     aggregates = [F.count(F.lit(1)).alias("n")]
     for subject in SUMMARY_SUBJECTS:
         value = _double(subject)
-        aggregates += [
-            F.count(value).alias(f"{subject}__n"),
-            F.avg(value).alias(f"{subject}__mean"),
-            F.stddev_samp(value).alias(f"{subject}__stddev"),
-            F.min(value).alias(f"{subject}__min"),
-            F.max(value).alias(f"{subject}__max"),
-        ]
-    aggregates += [F.corr(_double("num_premios"), F.col(score)).alias(f"r__{score}")
+        mean, m2, low, high = _moment_columns(subject)
+        aggregates += [F.avg(value).alias(mean),
+                       (F.var_pop(value) * F.count(F.lit(1))).alias(m2),
+                       F.min(value).alias(low), F.max(value).alias(high)]
+    aggregates += [(F.covar_pop(_double("num_premios"), _double(score))
+                    * F.count(F.lit(1))).alias(f"c__{score}")
                    for score in SCORE_COLUMNS]
-    return clean.agg(*aggregates)
+    return clean.groupBy("grado", "programa").agg(*aggregates)
 
 
-def transform_group_averages(clean: DataFrame) -> DataFrame:
-    """Students and averages per grade and per programme, in one pass.
+def _pooled_mean(column: str):
+    return F.sum(F.col("n") * F.col(column)) / F.sum("n")
 
-    One row per group of the grouping sets (grado) and (programa); the key
-    not grouped on is NULL, and ``by`` names the one that is.
+
+def transform_overall_from_cells(cells: DataFrame) -> DataFrame:
+    """One wide row: every global statistic of both global tables.
+
+    ``<subject>__<statistic>`` for the score summary, ``r__<score>`` for the
+    correlations with ``num_premios``, and ``n``. Each cell's sums of
+    squares are moved to the overall mean (``m2 + n (mean - overall)^2``)
+    before they are added.
     """
-    grouped = clean.groupingSets([("grado",), ("programa",)], "grado", "programa")
-    return grouped.agg(
-        F.when(F.grouping("grado") == 0, F.lit("grado")).otherwise(F.lit("programa"))
-         .alias("by"),
-        F.count(F.lit(1)).alias("n_students"),
-        *(F.avg(_double(column)).alias(f"avg_{column}") for column in AVERAGED),
-    )
+    means = cells.agg(*(_pooled_mean(f"{subject}__mean").alias(f"{subject}__overall")
+                        for subject in SUMMARY_SUBJECTS))
+
+    def shift(subject: str):
+        return F.col(f"{subject}__mean") - F.col(f"{subject}__overall")
+
+    sums = [F.sum("n").alias("n")]
+    for subject in SUMMARY_SUBJECTS:
+        mean, m2, low, high = _moment_columns(subject)
+        sums += [F.first(f"{subject}__overall").alias(mean),
+                 F.sum(F.col(m2) + F.col("n") * shift(subject) * shift(subject)).alias(m2),
+                 F.min(low).alias(low), F.max(high).alias(high)]
+    sums += [F.sum(F.col(f"c__{score}") + F.col("n") * shift("num_premios") * shift(score))
+             .alias(f"c__{score}") for score in SCORE_COLUMNS]
+    merged = cells.crossJoin(means).agg(*sums)
+
+    def m2(subject: str):
+        return F.col(f"{subject}__m2")
+
+    columns = [F.col("n")]
+    for subject in SUMMARY_SUBJECTS:
+        mean, _, low, high = _moment_columns(subject)
+        columns += [
+            F.col("n").alias(f"{subject}__n"),
+            F.col(mean),
+            # NULL for one row, as Spark's stddev_samp.
+            F.when(F.col("n") > 1, F.sqrt(m2(subject) / (F.col("n") - 1)))
+             .alias(f"{subject}__stddev"),
+            F.col(low).alias(f"{subject}__min"),
+            F.col(high).alias(f"{subject}__max"),
+        ]
+    # NULL where a side is constant (or one row), as Spark's corr.
+    columns += [F.when(m2("num_premios") * m2(score) > 0,
+                       F.col(f"c__{score}") / F.sqrt(m2("num_premios") * m2(score)))
+                 .alias(f"r__{score}") for score in SCORE_COLUMNS]
+    return merged.select(*columns)
+
+
+def transform_overall(clean: DataFrame) -> DataFrame:
+    """``transform_overall_from_cells`` of ``clean``'s cells."""
+    return transform_overall_from_cells(transform_cells(clean))
 
 
 def summary_from_overall(overall: DataFrame) -> DataFrame:
@@ -86,10 +133,15 @@ def correlation_from_overall(overall: DataFrame) -> DataFrame:
         "subject", F.col("n").cast("long").alias("n"), "pearson_r")
 
 
-def averages_by(group_averages: DataFrame, key: str) -> DataFrame:
-    """students_by_grade (``key="grado"``) or students_by_programa."""
-    return (group_averages.where(F.col("by") == key)
-            .select(key, "n_students", *(f"avg_{column}" for column in AVERAGED))
+def averages_by(cells: DataFrame, key: str) -> DataFrame:
+    """students_by_grade (``key="grado"``) or students_by_programa, from the cells.
+
+    A missing programa is a group of its own.
+    """
+    return (cells.groupBy(key)
+            .agg(F.sum("n").alias("n_students"),
+                 *(_pooled_mean(f"{column}__mean").alias(f"avg_{column}")
+                   for column in AVERAGED))
             .orderBy(key))
 
 
@@ -104,11 +156,11 @@ def transform_awards_correlation(clean: DataFrame) -> DataFrame:
 
 
 def transform_by_grade(clean: DataFrame) -> DataFrame:
-    return averages_by(transform_group_averages(clean), "grado")
+    return averages_by(transform_cells(clean), "grado")
 
 
 def transform_by_programa(clean: DataFrame) -> DataFrame:
-    return averages_by(transform_group_averages(clean), "programa")
+    return averages_by(transform_cells(clean), "programa")
 
 
 def load_table(table: DataFrame, path: str) -> None:
@@ -117,20 +169,20 @@ def load_table(table: DataFrame, path: str) -> None:
 
 def run_statistics(clean: DataFrame, staging: str) -> None:
     """Write the four tables of ``clean`` to ``staging/tables/``."""
-    # The two aggregates are a handful of rows, kept so that the four writes
-    # reshape them instead of aggregating the date again each.
-    overall = transform_overall(clean).cache()
-    group_averages = transform_group_averages(clean).cache()
+    # A few rows, kept so that the four tables are merged from them instead
+    # of reading the date again each; the overall row serves two tables.
+    cells = transform_cells(clean).cache()
+    overall = transform_overall_from_cells(cells).cache()
     try:
         tables = {
             "students_score_summary": summary_from_overall(overall),
-            "students_by_grade": averages_by(group_averages, "grado"),
-            "students_by_programa": averages_by(group_averages, "programa"),
+            "students_by_grade": averages_by(cells, "grado"),
+            "students_by_programa": averages_by(cells, "programa"),
             "students_awards_correlation": correlation_from_overall(overall),
         }
         for name, table in tables.items():
             load_table(table, f"{staging}/tables/{name}")
     finally:
         overall.unpersist()
-        group_averages.unpersist()
+        cells.unpersist()
     print(f"students: wrote {', '.join(tables)} to {staging}/tables", flush=True)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import math
+import random
+from fractions import Fraction
+
 import pytest
 from dataplatform.students import STATISTICS_TABLES
 from pyspark.testing import assertDataFrameEqual
@@ -111,3 +115,48 @@ def test_undefined_statistics_are_null_not_garbage(spark):
         "num_premios": None}
     assert [row.pearson_r for row in transform_awards_correlation(one).collect()] == [
         None, None, None]
+
+
+def _exact(values):
+    """Mean and sum of squared deviations, in exact arithmetic."""
+    exact = [Fraction(v) for v in values]
+    mean = sum(exact) / len(exact)
+    return mean, sum((v - mean) ** 2 for v in exact)
+
+
+def test_statistics_merged_from_cells_match_exact_arithmetic(spark):
+    """The cells' moments, merged, give the exact statistics to rounding.
+
+    Many cells of different sizes (a NULL programa among them), and maths
+    scores near 100 with a tiny spread, where sums of squares would lose it.
+    """
+    rng = random.Random(7)
+    rows = [(i, rng.choice([6, 7, 8, 9]), rng.randrange(0, 9),
+             rng.choice(["General", "Academico", "Vocacional", None]),
+             99.9 + rng.random() / 1000, rng.uniform(0, 100), float(rng.randrange(0, 101)))
+            for i in range(1, 2001)]
+    clean = spark.createDataFrame(rows, CLEAN_SCHEMA).repartition(5)
+    summary = _rows(transform_score_summary(clean), "subject")
+    correlation = _rows(transform_awards_correlation(clean), "subject")
+    columns = dict(zip(("grado", "num_premios", "programa", "puntaje_mat", "puntaje_ing",
+                        "puntaje_ciencias"), list(zip(*rows, strict=True))[1:], strict=True))
+    awards_mean, awards_m2 = _exact(columns["num_premios"])
+    for subject in ("puntaje_mat", "puntaje_ing", "puntaje_ciencias", "num_premios"):
+        values = columns[subject]
+        mean, m2 = _exact(values)
+        merged = summary[subject]
+        assert merged["n"] == len(values)
+        assert merged["mean"] == pytest.approx(float(mean), rel=1e-12)
+        assert merged["stddev"] == pytest.approx(math.sqrt(m2 / (len(values) - 1)), rel=1e-9)
+        assert (merged["min"], merged["max"]) == (min(values), max(values))
+        if subject != "num_premios":
+            co = sum((Fraction(a) - awards_mean) * (Fraction(v) - mean)
+                     for a, v in zip(columns["num_premios"], values, strict=True))
+            r = float(co) / math.sqrt(float(awards_m2) * float(m2))
+            assert correlation[subject]["pearson_r"] == pytest.approx(r, rel=1e-9, abs=1e-12)
+    by_programa = _rows(transform_by_programa(clean), "programa")
+    assert set(by_programa) == {"General", "Academico", "Vocacional", None}
+    for programa, group in by_programa.items():
+        scores = [row[4] for row in rows if row[3] == programa]
+        assert group["n_students"] == len(scores)
+        assert group["avg_puntaje_mat"] == pytest.approx(float(_exact(scores)[0]), rel=1e-12)
