@@ -620,13 +620,14 @@ def _clean_listed(spark: SparkSession, ds: str, layout: DataLayout,
 def ids_may_repeat(rows: DataFrame, clean_rows: int) -> bool:
     """False when an exact count proves every clean id distinct.
 
-    ``clean_rows``: how many clean rows the line counts found. True sends the
-    date to the group-by of ``transform_repeated_ids``, which finds the repeats.
+    ``clean_rows``: how many clean rows the line counts found; fewer distinct
+    ids than that (for any reason) sends the date to the group-by of
+    ``transform_repeated_ids``, which finds the repeats.
     """
     if not clean_rows:
         return False
     (ids,) = transform_id_counts(rows).collect()
-    return ids.distinct_ids < ids.clean_rows
+    return ids.distinct_ids < clean_rows
 
 
 def main(argv: Sequence[str] | None = None) -> None:

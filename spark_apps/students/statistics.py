@@ -9,12 +9,13 @@ Writes  staging/students/ds=<ds>/tables/<table>/ for the four published
 The four tables come from one pass over the rows: the moments of each
 (grado, programa) cell - count, mean, sum of squared deviations, co-moment
 with ``num_premios``, min, max. The per-grade and per-programme averages,
-the score summary and the correlations are then merged from those few rows,
-the way Spark merges its own partial aggregates (Chan et al.: pairwise
-updates that stay exact to rounding, unlike sums of squares). ``stddev`` is
-the sample standard deviation and correlations are Pearson. Clean rows hold
-no NULL value (the clean job rejects a row missing one), so every statistic
-counts every row.
+the score summary and the correlations are then merged from those few rows
+(Chan et al.: each cell's sums of squares moved to the overall mean before
+they are added, which stays exact to rounding, unlike sums of squares).
+``stddev`` is the sample standard deviation and correlations are Pearson.
+Clean rows hold no NULL grade, award or score (the clean job rejects a row
+missing one), so every statistic counts every row; a missing programa is a
+cell and a group of its own.
 """
 
 from __future__ import annotations
@@ -74,10 +75,10 @@ def transform_overall_from_cells(cells: DataFrame) -> DataFrame:
     def shift(subject: str):
         return F.col(f"{subject}__mean") - F.col(f"{subject}__overall")
 
-    sums = [F.sum("n").alias("n")]
+    sums = [F.coalesce(F.sum("n"), F.lit(0)).alias("n")]
     for subject in SUMMARY_SUBJECTS:
         mean, m2, low, high = _moment_columns(subject)
-        sums += [F.first(f"{subject}__overall").alias(mean),
+        sums += [F.max(f"{subject}__overall").alias(mean),  # one value, on every cell
                  F.sum(F.col(m2) + F.col("n") * shift(subject) * shift(subject)).alias(m2),
                  F.min(low).alias(low), F.max(high).alias(high)]
     sums += [F.sum(F.col(f"c__{score}") + F.col("n") * shift("num_premios") * shift(score))
@@ -85,7 +86,12 @@ def transform_overall_from_cells(cells: DataFrame) -> DataFrame:
     merged = cells.crossJoin(means).agg(*sums)
 
     def m2(subject: str):
-        return F.col(f"{subject}__m2")
+        # A constant column has no spread: exactly 0, as Spark's own
+        # updates give. The cells' means are rounded sums, and a constant
+        # like 70.3 would otherwise leave a spread of rounding errors (and
+        # a correlation made of them).
+        low, high = F.col(f"{subject}__min"), F.col(f"{subject}__max")
+        return F.when(low == high, F.lit(0.0)).otherwise(F.col(f"{subject}__m2"))
 
     columns = [F.col("n")]
     for subject in SUMMARY_SUBJECTS:

@@ -10,12 +10,14 @@ import pytest
 from dataplatform.students import STATISTICS_TABLES
 from pyspark.testing import assertDataFrameEqual
 
-from spark_apps.students.contract import CLEAN_SCHEMA
+from spark_apps.students.contract import CLEAN_SCHEMA, CLEAN_TYPES
 from spark_apps.students.statistics import (
+    averages_by,
     run_statistics,
     transform_awards_correlation,
     transform_by_grade,
     transform_by_programa,
+    transform_cells,
     transform_score_summary,
 )
 
@@ -75,7 +77,7 @@ def test_by_programa(clean):
 
 
 def test_a_missing_programa_is_its_own_group_and_grades_stay_whole(spark):
-    """The grouping sets must not mix: NULL programa is a group of its own."""
+    """A NULL programa is a cell and a group of its own; grades stay whole."""
     rows = [*ROWS, (4, 7, 1, None, 20.0, 30.0, 40.0)]
     clean = spark.createDataFrame(rows, CLEAN_SCHEMA)
     by_programa = _rows(transform_by_programa(clean), "programa")
@@ -154,9 +156,41 @@ def test_statistics_merged_from_cells_match_exact_arithmetic(spark):
                      for a, v in zip(columns["num_premios"], values, strict=True))
             r = float(co) / math.sqrt(float(awards_m2) * float(m2))
             assert correlation[subject]["pearson_r"] == pytest.approx(r, rel=1e-9, abs=1e-12)
-    by_programa = _rows(transform_by_programa(clean), "programa")
-    assert set(by_programa) == {"General", "Academico", "Vocacional", None}
-    for programa, group in by_programa.items():
-        scores = [row[4] for row in rows if row[3] == programa]
-        assert group["n_students"] == len(scores)
-        assert group["avg_puntaje_mat"] == pytest.approx(float(_exact(scores)[0]), rel=1e-12)
+    for key, position, groups in (("grado", 1, {6, 7, 8, 9}),
+                                  ("programa", 3, {"General", "Academico", "Vocacional", None})):
+        averages = _rows(averages_by(transform_cells(clean), key), key)
+        assert set(averages) == groups
+        for group, row in averages.items():
+            members = [r for r in rows if r[position] == group]
+            assert row["n_students"] == len(members)
+            for subject in ("num_premios", "puntaje_mat", "puntaje_ing", "puntaje_ciencias"):
+                values = [r[list(CLEAN_TYPES).index(subject)] for r in members]
+                assert row[f"avg_{subject}"] == pytest.approx(float(_exact(values)[0]),
+                                                              rel=1e-12), (key, group, subject)
+
+
+def test_a_constant_decimal_score_has_no_spread_and_no_correlation(spark):
+    """70.3 is no exact double: the cells' rounded means must not leave a
+    spread of rounding errors, nor a correlation made of them."""
+    # One partition, so that each cell's mean is its sum in order over its
+    # count: for these sizes, 70.29999999999998 (70.29999999999997 at 29),
+    # and the cells' means differ from their pooled mean.
+    sizes = {(6, "General"): 10, (6, "Academico"): 11, (7, "General"): 13,
+             (7, "Academico"): 17, (8, "General"): 20, (8, "Academico"): 29}
+    cells = [cell for cell, size in sizes.items() for _ in range(size)]
+    rows = [(i, grado, i % 5, programa, 70.3, 50.0 + i, 60.0)
+            for i, (grado, programa) in enumerate(cells, start=1)]
+    clean = spark.createDataFrame(rows, CLEAN_SCHEMA).coalesce(1)
+    summary = _rows(transform_score_summary(clean), "subject")
+    correlation = _rows(transform_awards_correlation(clean), "subject")
+    assert summary["puntaje_mat"]["stddev"] == 0.0
+    assert summary["puntaje_ciencias"]["stddev"] == 0.0
+    assert summary["puntaje_mat"]["mean"] == pytest.approx(70.3, rel=1e-14)
+    assert correlation["puntaje_mat"]["pearson_r"] is None
+    assert correlation["puntaje_ciencias"]["pearson_r"] is None
+    assert correlation["puntaje_ing"]["pearson_r"] is not None
+
+
+def test_no_rows_give_zero_students_not_null(spark):
+    empty = spark.createDataFrame([], CLEAN_SCHEMA)
+    assert {row.n for row in transform_score_summary(empty).collect()} == {0}
