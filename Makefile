@@ -13,8 +13,8 @@ SETUP_STAMP := $(VENV)/.installed
 
 # Bytecode is compiled at install: where Python may not write it
 # (PYTHONDONTWRITEBYTECODE=1, as on this project's machines), every Airflow
-# command, task and Spark driver would compile its imports again, about 4 s
-# of each `airflow dags test` (bench/README.md).
+# command and task would compile its imports again, about 4 s of each
+# `airflow dags test` (bench/README.md).
 $(SETUP_STAMP): requirements.lock pyproject.toml Makefile
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet "uv==$(UV_VERSION)"
 	@test -x $(PY) || uv venv --quiet --python "$$(command -v python3.11 || command -v python3)" $(VENV)
