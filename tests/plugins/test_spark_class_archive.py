@@ -104,7 +104,7 @@ def test_setup_goes_on_without_java(archive, monkeypatch, capsys):
 
 
 def _jvm_that(writes: bytes | None, exit_code: int = 0):
-    """In place of the training spark-submit: writes ``writes`` where the
+    """In place of the workload's spark-submit: writes ``writes`` where the
     command asks the JVM to dump its archive, then exits with ``exit_code``."""
     def run(command, **kwargs):
         (option,) = [part for arg in command for part in arg.split()
