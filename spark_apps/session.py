@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-# Settings every job relies on, whatever the runner: UTC dates, and task logs
-# without console progress bars or warnings about wide plans being truncated.
+# Settings every job relies on, whatever the runner: UTC dates, task logs
+# without console progress bars or warnings about wide plans being truncated,
+# and upper()/lower() by the JVM's case mappings instead of ICU's. ICU's
+# tables load on the first row that needs them, about 0.9 s of a task
+# (bench/README.md). On ASCII text, as the programme names are once their
+# accents are stripped, the two are the same; on other text the JVM's
+# follow its default locale.
 BASE_CONF = {
     "spark.sql.session.timeZone": "UTC",
     "spark.ui.showConsoleProgress": "false",
     "spark.sql.debug.maxToStringFields": "200",
+    "spark.sql.icu.caseMappings.enabled": "false",
 }
 
 
