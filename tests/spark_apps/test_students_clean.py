@@ -209,6 +209,10 @@ def test_clean_rows_are_typed_and_nameless(spark):
     ("  GENERAL ", "General"),
     ("vocacional", "Vocacional"),
     ("Técnico Agrícola", "Tecnico agricola"),
+    # Letters with no accent to strip keep their case mapping (the JVM's,
+    # session.BASE_CONF).
+    ("øKONOMI", "Økonomi"),
+    ("ÆSTHETICA", "Æsthetica"),
     ("", None),
 ])
 def test_normalise_programa(spark, raw, expected):
