@@ -6,11 +6,12 @@ from collections.abc import Mapping
 
 # Settings every job relies on, whatever the runner: UTC dates, task logs
 # without console progress bars or warnings about wide plans being truncated,
-# and upper()/lower() by the JVM's case mappings instead of ICU's. ICU's
-# tables load on the first row that needs them, about 0.9 s of a task
-# (bench/README.md). On ASCII text, as the programme names are once their
-# accents are stripped, the two are the same; on other text the JVM's
-# follow its default locale.
+# and upper()/lower() by the JVM's case mappings instead of ICU's. Spark's
+# ICU path builds a title-case table over every code point on its first
+# use in a JVM, ASCII input included: about 0.9 s of the student scan's
+# first tasks (bench/README.md). Both map ASCII the same and both follow
+# the JVM's default locale; elsewhere they differ only where JDK 17's
+# Unicode tables lag ICU's.
 BASE_CONF = {
     "spark.sql.session.timeZone": "UTC",
     "spark.ui.showConsoleProgress": "false",
