@@ -385,7 +385,7 @@ def transform_rows(checked: DataFrame, header_mids: Sequence[int]) -> DataFrame:
 
 
 def transform_id_counts(rows: DataFrame) -> DataFrame:
-    """One row: ``clean_rows`` and their ``distinct_ids``, exactly.
+    """One row: the clean rows' ``distinct_ids``, exactly.
 
     Each id sets one bit of a 64-bit word, its group: the words' bits are
     OR-ed and counted. A dense date's 10M ids are 156,250 words, so this
@@ -395,15 +395,13 @@ def transform_id_counts(rows: DataFrame) -> DataFrame:
     per_word = rows.where(F.col("reject_reason").isNull()).groupBy(
         F.shiftright("id", 6).alias("word"),
     ).agg(
-        F.count(F.lit(1)).alias("clean_rows"),
         # The bit of the id in its word; a long aggregation buffer, so the
         # hash aggregation stays on fixed-width rows.
         F.bit_or(F.expr("shiftleft(1L, cast(pmod(id, 64) AS INT))")).alias("bits"),
     )
+    # The clean rows are counted once, by the line counts.
     return per_word.agg(
-        F.coalesce(F.sum("clean_rows"), F.lit(0)).alias("clean_rows"),
-        F.coalesce(F.sum(F.bit_count("bits")), F.lit(0)).alias("distinct_ids"),
-    )
+        F.coalesce(F.sum(F.bit_count("bits")), F.lit(0)).alias("distinct_ids"))
 
 
 def transform_repeated_ids(rows: DataFrame) -> DataFrame:
