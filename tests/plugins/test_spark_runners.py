@@ -9,6 +9,7 @@ sent, and validated against the Kubernetes and Spark Operator schemas.
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 from conftest import require
@@ -97,6 +98,19 @@ def test_spark_submit_runners_share_one_command_but_master_and_sizing(runner, ma
     assert command[application + 1:] == EXPECTED_ARGS
     assert SERVING_DB_PASSWORD not in " ".join(command)
 
+
+def test_the_installed_jvm_takes_the_drivers_options(java):
+    """The collector and JIT options every driver gets are ones this JVM
+    knows and applies: an unknown -XX option would stop every job at start."""
+    options = conf_of(spark_submit_command("local"))["spark.driver.extraJavaOptions"].split()
+    result = subprocess.run([java, *options, "-XX:+PrintFlagsFinal", "-version"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-2000:]
+    set_here = {line.split()[1]: line.split()[3] for line in result.stdout.splitlines()
+                if "{command line}" in line}
+    assert set_here["UseParallelGC"] == "true"
+    assert set_here["InlineSmallCode"] == "1000"
+    assert set_here["FreqInlineSize"] == "150"
 
 def test_kubernetes_pod_is_a_valid_pod_running_the_same_spark_submit():
     from kubernetes.client import ApiClient
