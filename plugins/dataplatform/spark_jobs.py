@@ -70,11 +70,12 @@ LOCAL_JOB_ENV = {"PYTHONPATH": str(REPO_ROOT), "PYSPARK_PYTHON": sys.executable,
 # and the 1M-packet traffic jobs 5 % faster than the default G1
 # (bench/README.md). Executors keep the cluster's own options: unmeasured.
 BATCH_GC = "-XX:+UseParallelGC"
-# A JIT that inlines less. On 2 cores the driver's C2 compiler took 17-19 s
-# of CPU in a 33 s student run, beside the tasks; not inlining callees
-# already compiled to over 1,000 bytes nor hot ones over 150 bytecodes cut
-# that by a third, and the runs' CPU by 10 % at the same output
-# (bench/README.md): a short batch JVM never repays the larger compiles.
+# A JIT that inlines less. In local mode, where the driver runs the tasks,
+# its C2 compiler took 17.5-19.5 s of CPU in a 10M-row student run of about
+# 33 s on 2 cores. Not inlining callees already compiled to over 1,000
+# bytes, nor hot ones of over 150 bytes of bytecode, cut that by about 30 %
+# and the runs' CPU by 8-14 % at the same output (bench/README.md): here
+# the larger compiles did not repay their cost.
 BATCH_JIT = "-XX:InlineSmallCode=1000 -XX:FreqInlineSize=150"
 
 

@@ -179,7 +179,7 @@ def run_statistics(clean: DataFrame, staging: str) -> None:
     # of reading the date again each; the overall row serves two tables.
     # Read back as one partition, which meets every distribution the
     # merges and sorts ask for: each table is then one job, not a shuffle
-    # and a sampling pass over a dozen rows.
+    # and a sampling pass over a few dozen rows.
     cached_cells = transform_cells(clean).cache()
     cells = cached_cells.coalesce(1)
     overall = transform_overall_from_cells(cells).cache()

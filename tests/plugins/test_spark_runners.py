@@ -100,17 +100,19 @@ def test_spark_submit_runners_share_one_command_but_master_and_sizing(runner, ma
 
 
 def test_the_installed_jvm_takes_the_drivers_options(java):
-    """The collector and JIT options every driver gets are ones this JVM
-    knows and applies: an unknown -XX option would stop every job at start."""
+    """This JVM applies each collector and JIT option every driver gets.
+    Spark's launcher adds -XX:+IgnoreUnrecognizedVMOptions, so an option the
+    JVM did not know would silently do nothing; here java runs without it."""
     options = conf_of(spark_submit_command("local"))["spark.driver.extraJavaOptions"].split()
     result = subprocess.run([java, *options, "-XX:+PrintFlagsFinal", "-version"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     set_here = {line.split()[1]: line.split()[3] for line in result.stdout.splitlines()
                 if "{command line}" in line}
-    assert set_here["UseParallelGC"] == "true"
-    assert set_here["InlineSmallCode"] == "1000"
-    assert set_here["FreqInlineSize"] == "150"
+    assert set_here.get("UseParallelGC") == "true"
+    assert set_here.get("InlineSmallCode") == "1000"
+    assert set_here.get("FreqInlineSize") == "150"
+
 
 def test_kubernetes_pod_is_a_valid_pod_running_the_same_spark_submit():
     from kubernetes.client import ApiClient
