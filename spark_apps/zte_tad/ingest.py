@@ -1,7 +1,8 @@
 """Ingest and validate one date of ZTE_TAD packet parquet.
 
 Reads   landing/zte_tad/ds=<ds>/<Category>/*.parquet   (the folder is the label)
-Writes  staging/zte_tad/ds=<ds>/packets/        clean packets + capture_id, category
+Writes  staging/zte_tad/ds=<ds>/packets/        clean packets + capture_id, category and
+                                                row_index (0-based) in their file
         staging/zte_tad/ds=<ds>/quality.json    accounting and reasons
         quarantine/zte_tad/ds=<ds>/files.json   files that could not be used, and why
         quarantine/zte_tad/ds=<ds>/rows/        rejected packets with their reason
@@ -21,7 +22,7 @@ import json
 import sys
 from collections.abc import Sequence
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from spark_apps.hadoop_fs import list_dirs, list_files, local_path, remove_path, write_text
@@ -31,6 +32,7 @@ from spark_apps.zte_tad.contract import (
     FEATURE_COLUMNS,
     PACKET_SCHEMA,
     RANGES,
+    REJECTION_REASONS,
     name_clash,
     schema_problem,
 )
@@ -159,45 +161,67 @@ def run_ingest(spark: SparkSession, ds: str, data_dir: str) -> dict:
                 for path, _size, category, rows in usable if path not in copies]
     _check_captures_left(spark, captures, rejected_files, landing, quarantine)
 
-    capture_table = spark.createDataFrame(
-        [c[1:4] for c in captures], "file_uri STRING, capture_id STRING, category STRING")
-    labelled = transform_label(extract_packets(spark, [c[0] for c in captures]), capture_table)
-    validated = transform_validate(labelled).cache()
-    try:
-        # One pass gives both the footer check (rows per capture) and the reasons.
+    validated = transform_validate(transform_label(
+        extract_packets(spark, [c[0] for c in captures]), capture_table(spark, captures)))
+    # One pass over the packets in the usual case: the clean write counts
+    # what it reads. No cache: building one cost more than the scan itself.
+    scanned = Observation()
+    load_clean_packets(validated.observe(scanned, F.count(F.lit(1)).alias("rows"), *(
+        F.count_if(F.col("reject_reason") == reason).alias(reason)
+        for reason in REJECTION_REASONS)), staging)
+    counted = scanned.get
+    kept = validated
+    # A scan reads at most the rows its footer declares, so equal totals
+    # mean every capture was read whole.
+    if counted["rows"] == sum(rows for *_, rows in captures):
+        reason_counts = {reason: counted[reason] for reason in REJECTION_REASONS
+                         if counted[reason]}
+        reason_counts[None] = counted["rows"] - sum(reason_counts.values())
+    else:
+        # Fewer rows than the footers declare: a scan stopped at a corrupt
+        # page. Count per capture to name the files, then write again without them.
         counts = validated.groupBy("capture_id", "reject_reason").count().collect()
         per_capture: dict[str, int] = {}
         for row in counts:
             per_capture[row.capture_id] = per_capture.get(row.capture_id, 0) + row["count"]
-        # Fewer rows than the footer declares: the scan stopped at a corrupt page.
         corrupt = [(path, cid, rows, per_capture.get(cid, 0)) for path, _, cid, _, rows in captures
                    if per_capture.get(cid, 0) != rows]
         corrupt_ids = [cid for _, cid, _, _ in corrupt]
-        if corrupt:
-            rejected_files += [{"file": local_path(path),
-                                "reason": f"corrupt parquet: {read} of the footer's {rows} rows "
-                                          "could be read"}
-                               for path, _, rows, read in corrupt]
-            captures = [c for c in captures if c[2] not in corrupt_ids]
-            _check_captures_left(spark, captures, rejected_files, landing, quarantine)
-        reason_counts: dict[str | None, int] = {}
+        rejected_files += [{"file": local_path(path),
+                            "reason": f"corrupt parquet: {read} of the footer's {rows} rows "
+                                      "could be read"}
+                           for path, _, rows, read in corrupt]
+        captures = [c for c in captures if c[2] not in corrupt_ids]
+        _check_captures_left(spark, captures, rejected_files, landing, quarantine)
+        reason_counts = {}
         for row in counts:
             if row.capture_id not in corrupt_ids:
                 reason_counts[row.reject_reason] = (reason_counts.get(row.reject_reason, 0)
                                                     + row["count"])
-        report = quality_report(ds, files_in, rejected_files, reason_counts)
-
         kept = validated.where(~F.col("capture_id").isin(corrupt_ids))
-        kept.where(F.col("reject_reason").isNull()).select(
-            "capture_id", "category", *FEATURE_COLUMNS).write.mode("overwrite").parquet(
-            f"{staging}/packets")
-        if report["rows_rejected"]:
-            kept.where(F.col("reject_reason").isNotNull()).write.mode("overwrite").parquet(
-                f"{quarantine}/rows")
-        write_text(spark, f"{staging}/quality.json", json.dumps(report, indent=2))
-        return report
-    finally:
-        validated.unpersist()
+        load_clean_packets(kept, staging)
+    report = quality_report(ds, files_in, rejected_files, reason_counts)
+    if report["rows_rejected"]:
+        kept.where(F.col("reject_reason").isNotNull()).write.mode("overwrite").parquet(
+            f"{quarantine}/rows")
+    write_text(spark, f"{staging}/quality.json", json.dumps(report, indent=2))
+    return report
+
+
+def capture_table(spark: SparkSession, captures: Sequence) -> DataFrame:
+    """``file_uri, capture_id, category`` of each capture, built from Arrow in
+    the JVM: a list of rows would start Python workers to convert it."""
+    import pyarrow as pa
+
+    return spark.createDataFrame(pa.table({
+        name: [capture[i] for capture in captures]
+        for i, name in enumerate(("file_uri", "capture_id", "category"), start=1)}))
+
+
+def load_clean_packets(validated: DataFrame, staging: str) -> None:
+    validated.where(F.col("reject_reason").isNull()).select(
+        "capture_id", "category", "row_index", *FEATURE_COLUMNS).write.mode(
+        "overwrite").parquet(f"{staging}/packets")
 
 
 def _check_captures_left(spark: SparkSession, captures: Sequence, rejected_files: list[dict],
