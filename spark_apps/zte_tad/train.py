@@ -6,14 +6,16 @@ Writes  models/zte_tad/<model_version>/            Spark ML pipeline + metadata.
 
 Two evaluations (``contracts.md``), each a model trained on its own split:
 
-- ``random``: the seed's 80/20 row split (``randomSplit(seed=42)``), to compare
-  with its published figures. Rows of one capture land on both sides.
+- ``random``: the seed's 80/20 row split, to compare with its published
+  figures. Rows of one capture land on both sides. A row's side is a hash of
+  its capture and its place in it (seed 42), so it is the same in every run.
 - ``holdout_capture``: whole capture files held out, a share of each
   category's captures. This is the honest figure for unseen traffic. The saved
   model is this one.
 
-Each evaluation counts one confusion matrix (a single Spark job); all metrics
-come from it.
+Both fits read one cache of the assembled rows: label, feature vector and
+each row's side of both splits. Each evaluation counts one confusion matrix
+(a single Spark job); all metrics come from it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 
-from pyspark.ml import Pipeline
+from pyspark.ml import PipelineModel
 from pyspark.ml.classification import (
     DecisionTreeClassifier,
     GBTClassifier,
@@ -46,6 +48,7 @@ from spark_apps.zte_tad.features import DEFAULT_FEATURE_SET, FEATURE_SETS, trans
 DATASET = "zte_tad"
 ALGORITHMS = ("decision_tree", "random_forest", "gbt")
 SPLIT_SEED = 42
+RANDOM_TEST_SHARE = 0.2
 HOLDOUT_SHARE = 0.2
 
 
@@ -82,40 +85,44 @@ def build_classifier(algorithm: str, max_depth: int, max_bins: int):
     raise ValueError(f"unknown algorithm {algorithm!r}; one of {ALGORITHMS}")
 
 
-def build_pipeline(algorithm: str, feature_columns: Sequence[str], categories: Sequence[str],
-                   max_depth: int, max_bins: int) -> Pipeline:
+def feature_stages(feature_columns: Sequence[str], categories: Sequence[str]) -> list:
     """Label index fixed from the category names (sorted), never from data order."""
-    return Pipeline(stages=[
-        StringIndexerModel.from_labels(list(categories), inputCol="category",
-                                       outputCol="label"),
-        VectorAssembler(inputCols=list(feature_columns), outputCol="features"),
-        build_classifier(algorithm, max_depth, max_bins),
-        IndexToString(inputCol="prediction", outputCol="predicted_category",
-                      labels=list(categories)),
-    ])
+    return [StringIndexerModel.from_labels(list(categories), inputCol="category",
+                                           outputCol="label"),
+            VectorAssembler(inputCols=list(feature_columns), outputCol="features")]
 
 
-def cache_in_split_order(features: DataFrame) -> DataFrame:
-    """``features`` cached with each partition in the order ``randomSplit`` sorts it.
+def prediction_stage(categories: Sequence[str]) -> IndexToString:
+    return IndexToString(inputCol="prediction", outputCol="predicted_category",
+                         labels=list(categories))
 
-    ``randomSplit`` sorts every partition by all its orderable columns before
-    it samples, so that each side of the split is repeatable. Over a cache
-    already in that order Spark drops that sort; otherwise each side sorts all
-    rows again, once to cache or count it and once more to evaluate it. Every
-    feature set's columns are strings and doubles, all orderable.
+
+def transform_training_rows(features: DataFrame, feature_columns: Sequence[str],
+                            categories: Sequence[str], held_out: Iterable[str]) -> DataFrame:
+    """What both fits read: ``category, label, features`` and each row's side of
+    both splits (``random_test``, ``held_out``).
+
+    Assembled once for the cache: each fit passes over its input three times
+    or more, and would otherwise index the label and assemble the vector on
+    every pass.
     """
-    return features.sortWithinPartitions(*features.columns).cache()
+    random_bucket = F.pmod(F.xxhash64("capture_id", "row_index", F.lit(SPLIT_SEED)), 10)
+    assembled = PipelineModel(feature_stages(feature_columns, categories)).transform(features)
+    return assembled.select(
+        "category", "label", "features",
+        (random_bucket < round(RANDOM_TEST_SHARE * 10)).alias("random_test"),
+        F.col("capture_id").isin(sorted(held_out)).alias("held_out"))
 
 
-def fit_and_evaluate(pipeline: Pipeline, train: DataFrame, test: DataFrame):
-    """Both sides are slices of the cached features: the tree bins and caches
-    its own copy of the training rows, so a second cache would only cost a pass."""
-    train_rows = train.count()
+def fit_and_evaluate(classifier, categories: Sequence[str], train: DataFrame,
+                     test: DataFrame, train_rows: int):
+    """The classifier fitted on ``train``, and its metrics on ``test``."""
     started = time.perf_counter()
-    model = pipeline.fit(train)
+    model = classifier.fit(train)
     train_seconds = time.perf_counter() - started
     # Every test row lands in one cell: the matrix counts the test side.
-    confusion = confusion_counts(model.transform(test))
+    confusion = confusion_counts(PipelineModel([model, prediction_stage(categories)]).transform(
+        test))
     overall, per_class = metrics_from_confusion(confusion)
     return model, {
         "train_rows": train_rows, "test_rows": sum(confusion.values()),
@@ -139,22 +146,31 @@ def run_training(spark: SparkSession, ds: str, data_dir: str, model_version: str
     layout = DataLayout(data_dir)
     staging = layout.staging(DATASET, ds)
     packets = spark.read.parquet(f"{staging}/packets")
+    captures = packets.select("capture_id", "category").distinct().collect()
+    categories = sorted({row.category for row in captures})
+    held_out = holdout_captures((row.capture_id, row.category) for row in captures)
     features = transform_features(packets, feature_set)
     if sample_fraction < 1.0:
         features = features.sample(fraction=sample_fraction, seed=SPLIT_SEED)
-    features = cache_in_split_order(features)
-    captures = features.select("capture_id", "category").distinct().collect()
-    categories = sorted({row.category for row in captures})
-    held_out = holdout_captures((row.capture_id, row.category) for row in captures)
-    pipeline = build_pipeline(algorithm, FEATURE_SETS[feature_set], categories,
-                              max_depth, max_bins)
-
-    random_train, random_test = features.randomSplit([0.8, 0.2], seed=SPLIT_SEED)
-    _, random_split = fit_and_evaluate(pipeline, random_train, random_test)
-    is_held_out = F.col("capture_id").isin(sorted(held_out))
-    model, holdout_split = fit_and_evaluate(pipeline, features.where(~is_held_out),
-                                            features.where(is_held_out))
-    features.unpersist()
+    columns = FEATURE_SETS[feature_set]
+    rows = transform_training_rows(features, columns, categories, held_out).cache()
+    try:
+        # One pass fills the cache and sizes every side of both splits.
+        sizes = {(r.random_test, r.held_out): r["count"]
+                 for r in rows.groupBy("random_test", "held_out").count().collect()}
+        classifier = build_classifier(algorithm, max_depth, max_bins)
+        _, random_split = fit_and_evaluate(
+            classifier, categories, rows.where(~F.col("random_test")),
+            rows.where(F.col("random_test")),
+            sum(n for (random_test, _), n in sizes.items() if not random_test))
+        tree, holdout_split = fit_and_evaluate(
+            classifier, categories, rows.where(~F.col("held_out")),
+            rows.where(F.col("held_out")),
+            sum(n for (_, is_held_out), n in sizes.items() if not is_held_out))
+    finally:
+        rows.unpersist()
+    model = PipelineModel([*feature_stages(columns, categories), tree,
+                           prediction_stage(categories)])
 
     evaluation = {
         "dataset": DATASET, "ds": ds, "model_version": model_version,

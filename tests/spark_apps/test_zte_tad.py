@@ -12,13 +12,13 @@ from spark_apps.zte_tad.contract import FEATURE_COLUMNS, schema_problem
 from spark_apps.zte_tad.evaluation import confusion_counts, metrics_from_confusion
 from spark_apps.zte_tad.features import FEATURE_SETS, transform_features
 from spark_apps.zte_tad.ingest import inspect_file, transform_validate
-from spark_apps.zte_tad.train import cache_in_split_order, holdout_captures
+from spark_apps.zte_tad.train import holdout_captures, transform_training_rows
 
-SCHEMA = "capture_id STRING, category STRING, " + ", ".join(
+SCHEMA = "capture_id STRING, category STRING, row_index BIGINT, " + ", ".join(
     f"{c} BIGINT" for c in FEATURE_COLUMNS)
 
 
-def _packet(capture, category, src, dst, sport, dport, len_raw, second=1):
+def _packet(capture, category, src, dst, sport, dport, len_raw, second=1, row_index=0):
     fields = {"LEN_SRC_IP": len(".".join(map(str, src))),
               "LEN_DEST_IP": len(".".join(map(str, dst))),
               **{f"Source_IP{i + 1}": v for i, v in enumerate(src)},
@@ -26,18 +26,18 @@ def _packet(capture, category, src, dst, sport, dport, len_raw, second=1):
               "TCP_SPORT": sport, "TCP_DPORT": dport, "LEN_RAW": len_raw,
               "Send_Year": 2023, "Send_Month": 5, "Send_Day": 6, "Send_Hour": 3,
               "Send_Minute": 11, "Send_Second": second}
-    return (capture, category, *(fields[c] for c in FEATURE_COLUMNS))
+    return (capture, category, row_index, *(fields[c] for c in FEATURE_COLUMNS))
 
 
 PHONE, SERVER = (192, 168, 31, 58), (47, 111, 245, 242)
 PACKETS = [
     # One flow: a request up, two full segments and a short one down.
-    _packet("Video/a", "Video", PHONE, SERVER, 42406, 443, 300),
-    _packet("Video/a", "Video", SERVER, PHONE, 443, 42406, 2920),
-    _packet("Video/a", "Video", SERVER, PHONE, 443, 42406, 2920),
-    _packet("Video/a", "Video", SERVER, PHONE, 443, 42406, 1060),
+    _packet("Video/a", "Video", PHONE, SERVER, 42406, 443, 300, row_index=0),
+    _packet("Video/a", "Video", SERVER, PHONE, 443, 42406, 2920, row_index=1),
+    _packet("Video/a", "Video", SERVER, PHONE, 443, 42406, 2920, row_index=2),
+    _packet("Video/a", "Video", SERVER, PHONE, 443, 42406, 1060, row_index=3),
     # Another flow of the same capture: another client port.
-    _packet("Video/a", "Video", PHONE, SERVER, 42410, 443, 100),
+    _packet("Video/a", "Video", PHONE, SERVER, 42410, 443, 100, row_index=4),
 ]
 
 
@@ -64,10 +64,10 @@ def test_flow_features_know_the_server_side(spark):
 def test_feature_sets_leave_send_columns_out_by_default(spark):
     frame = spark.createDataFrame(PACKETS, SCHEMA)
     assert transform_features(frame, "seed").columns == [
-        "capture_id", "category", *FEATURE_COLUMNS]
+        "capture_id", "category", "row_index", *FEATURE_COLUMNS]
     for name in ("packet", "flow"):
         assert not any(c.startswith("Send_") for c in FEATURE_SETS[name]), name
-        assert transform_features(frame, name).columns[2:] == list(FEATURE_SETS[name])
+        assert transform_features(frame, name).columns[3:] == list(FEATURE_SETS[name])
     with pytest.raises(ValueError, match="unknown feature set"):
         transform_features(frame, "everything")
 
@@ -92,30 +92,37 @@ def test_holdout_keeps_every_category_in_training():
     assert holdout_captures(reversed(captures), share=0.2) == held_out  # order-free
 
 
-def _operators_above_the_cache(frame) -> str:
-    plan = frame._jdf.queryExecution().executedPlan().toString()
-    assert "InMemoryTableScan" in plan, plan
-    return plan.split("InMemoryTableScan")[0]
-
-
-def test_random_split_of_the_sorted_cache_is_randomsplits_own_without_its_sort(spark):
-    frame = spark.range(3000).select(
+def test_training_rows_split_by_a_hash_of_the_packet_not_by_row_order(spark):
+    # 7 captures of 500 packets, category b for the odd ones; feature c is the capture.
+    frame = spark.range(3500).select(
         (F.col("id") % 7).cast("string").alias("capture_id"),
-        (F.col("id") * 7919 % 1000).alias("x")).repartition(4)
-    unsorted_sides = frame.randomSplit([0.8, 0.2], seed=42)
-    assert "Sort" in unsorted_sides[0]._jdf.queryExecution().executedPlan().toString()
-    cached = cache_in_split_order(frame)
-    sides = cached.randomSplit([0.8, 0.2], seed=42)
-    try:
-        # The same rows on each side as randomSplit of the frame itself...
-        assert [sorted(side.collect()) for side in sides] == [
-            sorted(side.collect()) for side in unsorted_sides]
-        # ...read from the cache as it is: no sort per side and per pass.
-        for side in sides:
-            assert "Sort" not in _operators_above_the_cache(side)
-        assert sum(side.count() for side in sides) == 3000
-    finally:
-        cached.unpersist()
+        F.when(F.col("id") % 7 % 2 == 1, "b").otherwise("a").alias("category"),
+        (F.col("id") / 7).cast("long").alias("row_index"),
+        (F.col("id") % 7).cast("double").alias("c"),
+        (F.col("id") * 7919 % 1000).cast("double").alias("x"))
+
+    def rows(packets):
+        return transform_training_rows(packets, ["c", "x"], ["a", "b"], {"3", "4"})
+
+    def sides(packets):
+        return sorted((r.category, r.label, tuple(r.features.toArray()), r.random_test,
+                       r.held_out)
+                      for r in rows(packets).collect())
+
+    assert rows(frame).columns == ["category", "label", "features", "random_test", "held_out"]
+    collected = sides(frame)
+    # A packet's side does not depend on where or in which order it is read.
+    assert collected == sides(frame.orderBy(F.desc("x")).repartition(3))
+    test_share = sum(random_test for *_, random_test, _ in collected) / len(collected)
+    assert 0.18 < test_share < 0.22, test_share
+    for category, label, (capture, _), _, held_out in collected:
+        assert held_out == (capture in (3.0, 4.0))
+        assert label == ["a", "b"].index(category)  # the index of the sorted categories
+        assert category == ("b" if capture % 2 else "a")
+    # Both sides of the random split hold rows of every capture.
+    for side in (True, False):
+        assert {c for _, _, (c, _), random_test, _ in collected if random_test == side} == {
+            float(i) for i in range(7)}
 
 
 # A 3-class confusion matrix: (actual, predicted) -> count, 10 test rows.
