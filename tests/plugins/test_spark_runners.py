@@ -100,11 +100,14 @@ def test_spark_submit_runners_share_one_command_but_master_and_sizing(runner, ma
 
 
 def test_the_installed_jvm_takes_the_drivers_options(java):
-    """This JVM applies each collector and JIT option every driver gets.
-    Spark's launcher adds -XX:+IgnoreUnrecognizedVMOptions, so an option the
-    JVM did not know would silently do nothing; here java runs without it."""
-    options = conf_of(spark_submit_command("local"))["spark.driver.extraJavaOptions"].split()
-    result = subprocess.run([java, *options, "-XX:+PrintFlagsFinal", "-version"],
+    """This JVM applies each collector, JIT and heap option the training
+    driver gets. Spark's launcher adds -XX:+IgnoreUnrecognizedVMOptions, so an
+    option the JVM did not know would silently do nothing; here java runs
+    without it, and with the -Xmx that --driver-memory becomes."""
+    command = spark_submit_command("local")
+    options = conf_of(command)["spark.driver.extraJavaOptions"].split()
+    memory = command[command.index("--driver-memory") + 1]
+    result = subprocess.run([java, f"-Xmx{memory}", *options, "-XX:+PrintFlagsFinal", "-version"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     set_here = {line.split()[1]: line.split()[3] for line in result.stdout.splitlines()
@@ -112,6 +115,10 @@ def test_the_installed_jvm_takes_the_drivers_options(java):
     sent = dict(_xx_flag(option) for option in options if option.startswith("-XX:"))
     assert {"UseParallelGC", "InlineSmallCode", "FreqInlineSize"} <= sent.keys()
     assert {name: set_here.get(name) for name in sent} == sent
+    # A heap of fixed size, whose young generation is 512 MiB.
+    assert "-Xms" + memory in options
+    assert set_here["InitialHeapSize"] == set_here["MaxHeapSize"]
+    assert set_here["NewSize"] == str(512 * 2 ** 20)
 
 
 def _xx_flag(option: str) -> tuple[str, str]:
