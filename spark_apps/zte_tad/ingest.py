@@ -21,6 +21,7 @@ import hashlib
 import json
 import sys
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
@@ -42,6 +43,18 @@ DATASET = "zte_tad"
 
 class LandingError(ValueError):
     """Nothing usable landed for the date."""
+
+
+class ReadMismatch(RuntimeError):
+    """Two reads of the date's files disagreed: one changed, or a read failed."""
+
+
+class Capture(NamedTuple):
+    path: str
+    file_uri: str  # as Spark names the file: its encoded URI ("Health%20Fitness")
+    capture_id: str  # <Category>/<file name>
+    category: str
+    rows: int  # as its footer declares
 
 
 def inspect_file(path: str) -> tuple[int | None, str | None]:
@@ -155,73 +168,109 @@ def run_ingest(spark: SparkSession, ds: str, data_dir: str) -> dict:
                         "reason": f"same bytes as {local_path(first)}: a capture landed twice"}
                        for path, first in copies.items()]
     jvm_path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path
-    # Spark names files by their encoded URI ("Health%20Fitness").
-    captures = [(path, jvm_path(path).toUri().toString(),
-                 f"{category}/{path.rsplit('/', 1)[-1]}", category, rows)
+    captures = [Capture(path, jvm_path(path).toUri().toString(),
+                        f"{category}/{path.rsplit('/', 1)[-1]}", category, rows)
                 for path, _size, category, rows in usable if path not in copies]
     _check_captures_left(spark, captures, rejected_files, landing, quarantine)
 
     validated = transform_validate(transform_label(
-        extract_packets(spark, [c[0] for c in captures]), capture_table(spark, captures)))
-    # One pass over the packets in the usual case: the clean write counts
-    # what it reads. No cache: building one cost more than the scan itself.
-    scanned = Observation()
-    load_clean_packets(validated.observe(scanned, F.count(F.lit(1)).alias("rows"), *(
-        F.count_if(F.col("reject_reason") == reason).alias(reason)
-        for reason in REJECTION_REASONS)), staging)
-    counted = scanned.get
-    kept = validated
-    # A scan reads at most the rows its footer declares, so equal totals
-    # mean every capture was read whole.
-    if counted["rows"] == sum(rows for *_, rows in captures):
-        reason_counts = {reason: counted[reason] for reason in REJECTION_REASONS
-                         if counted[reason]}
-        reason_counts[None] = counted["rows"] - sum(reason_counts.values())
-    else:
-        # Fewer rows than the footers declare: a scan stopped at a corrupt
-        # page. Count per capture to name the files, then write again without them.
-        counts = validated.groupBy("capture_id", "reject_reason").count().collect()
-        per_capture: dict[str, int] = {}
-        for row in counts:
-            per_capture[row.capture_id] = per_capture.get(row.capture_id, 0) + row["count"]
-        corrupt = [(path, cid, rows, per_capture.get(cid, 0)) for path, _, cid, _, rows in captures
-                   if per_capture.get(cid, 0) != rows]
-        corrupt_ids = [cid for _, cid, _, _ in corrupt]
-        rejected_files += [{"file": local_path(path),
-                            "reason": f"corrupt parquet: {read} of the footer's {rows} rows "
-                                      "could be read"}
-                           for path, _, rows, read in corrupt]
-        captures = [c for c in captures if c[2] not in corrupt_ids]
-        _check_captures_left(spark, captures, rejected_files, landing, quarantine)
-        reason_counts = {}
-        for row in counts:
-            if row.capture_id not in corrupt_ids:
-                reason_counts[row.reject_reason] = (reason_counts.get(row.reject_reason, 0)
-                                                    + row["count"])
-        kept = validated.where(~F.col("capture_id").isin(corrupt_ids))
-        load_clean_packets(kept, staging)
-    report = quality_report(ds, files_in, rejected_files, reason_counts)
-    if report["rows_rejected"]:
-        kept.where(F.col("reject_reason").isNotNull()).write.mode("overwrite").parquet(
-            f"{quarantine}/rows")
+        extract_packets(spark, [c.path for c in captures]), extract_capture_table(spark, captures)))
+    packets_dir = f"{staging}/packets"
+    try:
+        # One pass over the packets when none is rejected: the clean write
+        # counts what it reads. No cache: building one cost more than the scan.
+        read = load_clean_packets(validated, packets_dir)
+        kept = validated
+        # A scan reads at most the rows its footer declares: equal totals
+        # mean that every capture was read whole.
+        if read["rows"] != sum(c.rows for c in captures):
+            captures, corrupt_files, kept = _drop_captures_read_short(validated, captures)
+            rejected_files += corrupt_files
+            _check_captures_left(spark, captures, rejected_files, landing, quarantine)
+            read = load_clean_packets(kept, packets_dir)
+            _check_same_read(read["rows"], sum(c.rows for c in captures), "packets")
+        reason_counts = {None: read["clean"], **{
+            reason: read[reason] for reason in REJECTION_REASONS if read[reason]}}
+        report = quality_report(ds, files_in, rejected_files, reason_counts)
+        if report["rows_rejected"]:
+            rejected = load_rejected_packets(kept, f"{quarantine}/rows")
+            _check_same_read(rejected["rows"], report["rows_rejected"], "rejected rows")
+    except BaseException:
+        # Nothing half-done stays visible: a refused or failed date stages no packets.
+        remove_path(spark, packets_dir)
+        remove_path(spark, f"{quarantine}/rows")
+        raise
     write_text(spark, f"{staging}/quality.json", json.dumps(report, indent=2))
     return report
 
 
-def capture_table(spark: SparkSession, captures: Sequence) -> DataFrame:
+def extract_capture_table(spark: SparkSession, captures: Sequence[Capture]) -> DataFrame:
     """``file_uri, capture_id, category`` of each capture, built from Arrow in
     the JVM: a list of rows would start Python workers to convert it."""
     import pyarrow as pa
 
-    return spark.createDataFrame(pa.table({
-        name: [capture[i] for capture in captures]
-        for i, name in enumerate(("file_uri", "capture_id", "category"), start=1)}))
+    columns = ("file_uri", "capture_id", "category")
+    return spark.createDataFrame(pa.table(
+        {name: [getattr(capture, name) for capture in captures] for name in columns},
+        schema=pa.schema([(name, pa.string()) for name in columns])))
 
 
-def load_clean_packets(validated: DataFrame, staging: str) -> None:
-    validated.where(F.col("reject_reason").isNull()).select(
+def _counted(packets: DataFrame) -> tuple[DataFrame, Observation]:
+    """``packets`` counting, as an action reads them, rows and rows per reason."""
+    counts = Observation()
+    return packets.observe(
+        counts, F.count(F.lit(1)).alias("rows"),
+        F.count_if(F.col("reject_reason").isNull()).alias("clean"),
+        *(F.count_if(F.col("reject_reason") == reason).alias(reason)
+          for reason in REJECTION_REASONS)), counts
+
+
+def load_clean_packets(validated: DataFrame, path: str) -> dict:
+    """Write the clean packets; return the counts of all the packets read."""
+    packets, counts = _counted(validated)
+    packets.where(F.col("reject_reason").isNull()).select(
         "capture_id", "category", "row_index", *FEATURE_COLUMNS).write.mode(
-        "overwrite").parquet(f"{staging}/packets")
+        "overwrite").parquet(path)
+    read = counts.get
+    unknown = read["rows"] - read["clean"] - sum(read[r] for r in REJECTION_REASONS)
+    if unknown:
+        raise ValueError(f"{unknown} packets rejected for a reason outside "
+                         f"{REJECTION_REASONS}: add it to the contract")
+    return read
+
+
+def load_rejected_packets(validated: DataFrame, path: str) -> dict:
+    """Write the rejected packets with their reason; return the counts of those written."""
+    rejected, counts = _counted(validated.where(F.col("reject_reason").isNotNull()))
+    rejected.write.mode("overwrite").parquet(path)
+    return counts.get
+
+
+def _drop_captures_read_short(validated: DataFrame, captures: Sequence[Capture]):
+    """``(captures read whole, their quarantine entries, their packets)``.
+
+    A scan that stops at a corrupt page reads fewer rows than the footer
+    declares; a count per capture names those files.
+    """
+    per_capture: dict[str, int] = {}
+    # Grouped by reason as well, so that the scan decodes every feature's pages:
+    # a count of rows alone reads no page and so finds none corrupt.
+    for row in validated.groupBy("capture_id", "reject_reason").count().collect():
+        per_capture[row.capture_id] = per_capture.get(row.capture_id, 0) + row["count"]
+    short = [c for c in captures if per_capture.get(c.capture_id, 0) != c.rows]
+    corrupt_files = [{"file": local_path(c.path),
+                      "reason": f"corrupt parquet: {per_capture.get(c.capture_id, 0)} of the "
+                                f"footer's {c.rows} rows could be read"} for c in short]
+    short_ids = [c.capture_id for c in short]
+    return ([c for c in captures if c.capture_id not in short_ids], corrupt_files,
+            validated.where(~F.col("capture_id").isin(short_ids)))
+
+
+def _check_same_read(written: int, counted: int, what: str) -> None:
+    if written != counted:
+        raise ReadMismatch(f"{what}: {counted} counted, {written} written in a second read "
+                           "of the same files; a landing file changed or failed to read "
+                           "during the ingest. Run it again.")
 
 
 def _check_captures_left(spark: SparkSession, captures: Sequence, rejected_files: list[dict],

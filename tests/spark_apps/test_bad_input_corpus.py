@@ -457,9 +457,10 @@ def parquet(table: pa.Table, **options) -> bytes:
     return sink.getvalue()
 
 
-def corrupt_pages(content: bytes) -> bytes:
-    """The file with its first data page garbled; its footer still reads."""
-    offset = pq.ParquetFile(io.BytesIO(content)).metadata.row_group(0).column(0).data_page_offset
+def corrupt_pages(content: bytes, row_group: int = 0) -> bytes:
+    """The file with the first data page of ``row_group`` garbled; its footer still reads."""
+    metadata = pq.ParquetFile(io.BytesIO(content)).metadata
+    offset = metadata.row_group(row_group).column(0).data_page_offset
     garbled = bytearray(content)
     for i in range(offset, offset + 16):
         garbled[i] ^= 0xFF
@@ -532,6 +533,13 @@ TRAFFIC_CASES = [
         rejected_files={"Video/corrupt.parquet": r"^corrupt parquet: 0 of the footer's 1000 rows "
                                                  r"could be read$"},
         why="a sound footer over garbled pages: once failed the whole date"),
+    TrafficCase(
+        "corrupt_second_row_group",
+        {"Video/half.parquet": corrupt_pages(parquet(packets(1000, seed=15), use_dictionary=False,
+                                                     row_group_size=500), row_group=1)},
+        rejected_files={"Video/half.parquet": r"^corrupt parquet: 500 of the footer's 1000 rows "
+                                              r"could be read$"},
+        why="the rows read before the corrupt page are not staged: the date is written again"),
     TrafficCase(
         "no_category_folder", {"stray.parquet": parquet(packets(2, seed=7))},
         rejected_files={"stray.parquet": r"^not in a <Category>/ folder: no label$"},
@@ -687,6 +695,7 @@ def test_traffic_date_fails_naming_files_and_reasons(spark, data_dir, name, file
         run_ingest(spark, DS, str(data_dir))
     assert re.search(message, str(raised.value)), str(raised.value)
     assert not (data_dir / "staging" / "zte_tad" / f"ds={DS}" / "quality.json").exists()
+    assert not (data_dir / "staging" / "zte_tad" / f"ds={DS}" / "packets").exists()
     files_json = data_dir / "quarantine" / "zte_tad" / f"ds={DS}" / "files.json"
     quarantined = json.loads(files_json.read_text()) if files_json.exists() else []
     assert len(quarantined) == len([f for f in files if f.endswith(".parquet")])
@@ -715,7 +724,8 @@ def test_traffic_date_is_refused_by_the_gate(spark, data_dir, name, files, rejec
     report = run_ingest(spark, DS, str(data_dir))
     assert report["rejections"] == rejections
     assert report["rows_in"] == report["rows_clean"] + report["rows_rejected"]
-    _, _, quarantine = _traffic_outputs(spark, data_dir)
+    clean, _, quarantine = _traffic_outputs(spark, data_dir)
     assert len(quarantine) == report["rows_rejected"]
+    assert sum(clean.values()) == report["rows_clean"]  # one pass: staged what it counted
     with pytest.raises(QualityGateError, match=message):
         _gate(_staged_report(data_dir, "zte_tad"))
