@@ -13,7 +13,7 @@ publishes its honest, held-out metrics.
 3. `quality_gate`: fails the run when no packet is clean or more than
    `max_reject_share` were rejected.
 4. `train_traffic` (Spark): a Spark ML pipeline, evaluated twice:
-   `random` (the seed's 80/20 row split, comparable with its figures) and
+   `random` (an 80/20 row split as the seed's, comparable with its figures) and
    `holdout_capture` (whole capture files held out: the honest figure). Each
    evaluation counts one confusion matrix; every metric comes from it.
 5. `promote_model`: the new model becomes current only if its held-out F1 is

@@ -54,15 +54,15 @@ def train_traffic_job(ds, data_dir, model_version, *, task_id: str = "train_traf
     for name, value in chosen.items():
         arguments += ["--" + name.replace("_", "-"), str(value)]
     # In local mode, the default, the driver is the only JVM: at 2g, a 10M-packet
-    # date's cached features and the tree's binned copy of them spill to disk
+    # date's cached rows and the tree's binned copy of them spill to disk
     # (`make bench` on 2 cores: the training job took 229 s at 2g, 186 s at 4g).
     # Both copies live until the fits end: about 3 GB at 10M packets. A heap
     # of fixed size with a small young generation leaves them an old
     # generation they fit in; the default one grows by full collections and
-    # stays at two thirds of the heap (bench/README.md: 60.9 -> 50.6 s).
+    # keeps two thirds of the heap for it (bench/README.md: 60.9 -> 50.6 s).
     memory = "4g"
     return SparkJob(task_id, "zte_tad/train.py", arguments, executors=executors,
-                    driver_memory=memory, driver_java_options=f"-Xms{memory} -Xmn512m")
+                    driver_memory=memory, local_driver_java_options=f"-Xms{memory} -Xmn512m")
 
 
 def scaling_model_version(executors: int) -> str:

@@ -58,7 +58,7 @@ class SparkJob:
     executor_cores: int = 1
     executors: int | str = 1  # may be a template, e.g. "{{ params.executors }}"
     conf: dict[str, str] = field(default_factory=dict)
-    driver_java_options: str = ""  # after the platform's own
+    local_driver_java_options: str = ""  # in local mode, where the driver holds the data
 
 
 # A job imports spark_apps.*: spark-submit on this machine runs it with this
@@ -87,7 +87,7 @@ def spark_conf(job: SparkJob, runner: str, repo_root: PurePosixPath | None = Non
         # Spark's INFO chatter would bury the job's own lines in the task log.
         "spark.driver.extraJavaOptions":
             f"-Dlog4j2.configurationFile=file:{repo_root}/infra/spark/log4j2.properties "
-            f"{BATCH_GC} {BATCH_JIT} {job.driver_java_options}".rstrip(),
+            f"{BATCH_GC} {BATCH_JIT}",
         # Sample-sized data on a few cores: 200 shuffle partitions is all overhead.
         "spark.sql.shuffle.partitions": "8",
         # Prometheus (infra/prometheus): the driver UI serves its metrics and every
@@ -100,6 +100,8 @@ def spark_conf(job: SparkJob, runner: str, repo_root: PurePosixPath | None = Non
         "spark.ui.prometheus.enabled": "true",
         "spark.executor.processTreeMetrics.enabled": "true",
     }
+    if runner == "local" and job.local_driver_java_options:
+        conf["spark.driver.extraJavaOptions"] += " " + job.local_driver_java_options
     if runner != "local":  # local mode is one JVM: only the driver's memory counts
         conf["spark.executor.memory"] = job.executor_memory
         conf["spark.executor.cores"] = str(job.executor_cores)

@@ -6,16 +6,20 @@ Writes  models/zte_tad/<model_version>/            Spark ML pipeline + metadata.
 
 Two evaluations (``contracts.md``), each a model trained on its own split:
 
-- ``random``: the seed's 80/20 row split, to compare with its published
-  figures. Rows of one capture land on both sides. A row's side is a hash of
-  its capture and its place in it (seed 42), so it is the same in every run.
+- ``random``: an 80/20 row split, as the seed's, to compare with its
+  published figures. Rows of one capture land on both sides. A row's side is
+  a hash of its capture, its row in the file and the seed 42, so it is the
+  same in every run, whatever order Spark reads in (``sample_fraction``
+  samples the same way).
 - ``holdout_capture``: whole capture files held out, a share of each
   category's captures. This is the honest figure for unseen traffic. The saved
   model is this one.
 
 Both fits read one cache of the assembled rows: label, feature vector and
-each row's side of both splits. Each evaluation counts one confusion matrix
-(a single Spark job); all metrics come from it.
+each row's side of both splits (``gbt``'s OneVsRest caches a copy of its
+own). The held-out captures and the categories come from all the date's
+packets, sampled or not. Each evaluation counts one confusion matrix (a
+single Spark job); all metrics come from it.
 """
 
 from __future__ import annotations
@@ -106,12 +110,25 @@ def transform_training_rows(features: DataFrame, feature_columns: Sequence[str],
     or more, and would otherwise index the label and assemble the vector on
     every pass.
     """
-    random_bucket = F.pmod(F.xxhash64("capture_id", "row_index", F.lit(SPLIT_SEED)), 10)
     assembled = PipelineModel(feature_stages(feature_columns, categories)).transform(features)
     return assembled.select(
         "category", "label", "features",
-        (random_bucket < round(RANDOM_TEST_SHARE * 10)).alias("random_test"),
+        _packet_drawn(SPLIT_SEED, RANDOM_TEST_SHARE).alias("random_test"),
         F.col("capture_id").isin(sorted(held_out)).alias("held_out"))
+
+
+def transform_sample(features: DataFrame, fraction: float) -> DataFrame:
+    """About ``fraction`` of the packets, the same ones in every run."""
+    return features.where(_packet_drawn(SPLIT_SEED + 1, fraction))
+
+
+def _packet_drawn(seed: int, share: float):
+    """True for about ``share`` of the packets, by a hash of each one's capture
+    and row: unlike Spark's own sampling, it does not depend on the order or
+    the partitions the rows are read in."""
+    scale = 1_000_000
+    return F.pmod(F.xxhash64("capture_id", "row_index", F.lit(seed)), scale) < round(
+        share * scale)
 
 
 def fit_and_evaluate(classifier, categories: Sequence[str], train: DataFrame,
@@ -146,12 +163,15 @@ def run_training(spark: SparkSession, ds: str, data_dir: str, model_version: str
     layout = DataLayout(data_dir)
     staging = layout.staging(DATASET, ds)
     packets = spark.read.parquet(f"{staging}/packets")
+    if "row_index" not in packets.columns:
+        raise ValueError(f"{staging}/packets was staged without row_index, before the "
+                         "split by hash: run ingest_traffic for the date again")
     captures = packets.select("capture_id", "category").distinct().collect()
     categories = sorted({row.category for row in captures})
     held_out = holdout_captures((row.capture_id, row.category) for row in captures)
     features = transform_features(packets, feature_set)
     if sample_fraction < 1.0:
-        features = features.sample(fraction=sample_fraction, seed=SPLIT_SEED)
+        features = transform_sample(features, sample_fraction)
     columns = FEATURE_SETS[feature_set]
     rows = transform_training_rows(features, columns, categories, held_out).cache()
     try:
@@ -178,7 +198,7 @@ def run_training(spark: SparkSession, ds: str, data_dir: str, model_version: str
         "features": list(FEATURE_SETS[feature_set]), "categories": categories,
         "params": {"max_depth": max_depth, "max_bins": max_bins,
                    "sample_fraction": sample_fraction, "split_seed": SPLIT_SEED,
-                   "holdout_share": HOLDOUT_SHARE},
+                   "random_test_share": RANDOM_TEST_SHARE, "holdout_share": HOLDOUT_SHARE},
         "held_out_captures": sorted(held_out),
         "executors": registered_executors(spark),
         # Wall time from spark-submit to a trained, evaluated model: JVM and

@@ -115,8 +115,11 @@ def test_the_installed_jvm_takes_the_drivers_options(java):
     sent = dict(_xx_flag(option) for option in options if option.startswith("-XX:"))
     assert {"UseParallelGC", "InlineSmallCode", "FreqInlineSize"} <= sent.keys()
     assert {name: set_here.get(name) for name in sent} == sent
-    # A heap of fixed size, whose young generation is 512 MiB.
+    # A heap of fixed size, whose young generation is 512 MiB; in local mode
+    # only, where the driver holds the cached rows.
     assert "-Xms" + memory in options
+    assert "-Xms" not in conf_of(spark_submit_command("standalone"))[
+        "spark.driver.extraJavaOptions"]
     assert set_here["InitialHeapSize"] == set_here["MaxHeapSize"]
     assert set_here["NewSize"] == str(512 * 2 ** 20)
 

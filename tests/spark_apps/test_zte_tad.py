@@ -5,17 +5,29 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from pyspark.ml import PipelineModel
 from pyspark.ml.evaluation import MulticlassClassificationEvaluator
 from pyspark.sql import functions as F
 
 from spark_apps.zte_tad.contract import FEATURE_COLUMNS, schema_problem
 from spark_apps.zte_tad.evaluation import confusion_counts, metrics_from_confusion
-from spark_apps.zte_tad.features import FEATURE_SETS, transform_features
+from spark_apps.zte_tad.features import (
+    FEATURE_SETS,
+    transform_features,
+    transform_flow_aggregates,
+    transform_packet_direction,
+)
 from spark_apps.zte_tad.ingest import inspect_file, transform_validate
-from spark_apps.zte_tad.train import holdout_captures, transform_training_rows
+from spark_apps.zte_tad.train import (
+    ALGORITHMS,
+    holdout_captures,
+    run_training,
+    transform_training_rows,
+)
 
 SCHEMA = "capture_id STRING, category STRING, row_index BIGINT, " + ", ".join(
     f"{c} BIGINT" for c in FEATURE_COLUMNS)
+SCHEMA_NAMES = ("capture_id", "category", "row_index", *FEATURE_COLUMNS)
 
 
 def _packet(capture, category, src, dst, sport, dport, len_raw, second=1, row_index=0):
@@ -59,6 +71,19 @@ def test_flow_features_know_the_server_side(spark):
         ((1500 ** 2 + 2 * 1120 ** 2 + 740 ** 2) / 3) ** 0.5, rel=1e-12)
     single = [r for r in rows if r.flow_packets == 1.0][0]
     assert (single.flow_std_len, single.flow_mean_len) == (0.0, 100.0)
+
+
+def test_a_null_flow_key_makes_a_flow_of_its_own(spark):
+    # As a window's partitions would: NULL ports group with each other, apart.
+    null_port = [_packet("Video/a", "Video", PHONE, SERVER, 42406, 443, 300, row_index=i)
+                 for i in (5, 6)]
+    null_port = [tuple(None if name == "TCP_SPORT" else value for name, value in zip(
+        SCHEMA_NAMES, packet, strict=True)) for packet in null_port]
+    frame = spark.createDataFrame(PACKETS + null_port, SCHEMA)
+    rows = transform_flow_aggregates(transform_packet_direction(frame)).collect()
+    assert len(rows) == len(PACKETS) + 2  # every packet once
+    assert sorted((r.row_index, r.flow_packets) for r in rows) == [
+        (0, 4.0), (1, 4.0), (2, 4.0), (3, 4.0), (4, 1.0), (5, 2.0), (6, 2.0)]
 
 
 def test_feature_sets_leave_send_columns_out_by_default(spark):
@@ -110,6 +135,8 @@ def test_training_rows_split_by_a_hash_of_the_packet_not_by_row_order(spark):
                       for r in rows(packets).collect())
 
     assert rows(frame).columns == ["category", "label", "features", "random_test", "held_out"]
+    # The tree takes its number of classes from the label's metadata.
+    assert rows(frame).schema["label"].metadata["ml_attr"]["vals"] == ["a", "b"]
     collected = sides(frame)
     # A packet's side does not depend on where or in which order it is read.
     assert collected == sides(frame.orderBy(F.desc("x")).repartition(3))
@@ -123,6 +150,42 @@ def test_training_rows_split_by_a_hash_of_the_packet_not_by_row_order(spark):
     for side in (True, False):
         assert {c for _, _, (c, _), random_test, _ in collected if random_test == side} == {
             float(i) for i in range(7)}
+
+
+def _staged_packets(spark, data_dir, ds):
+    """Two categories of three captures, 40 packets each, told apart by server."""
+    packets = []
+    for category, server, port in (("Music", (47, 111, 245, 242), 443),
+                                   ("Video", (120, 92, 1, 7), 8080)):
+        for capture in range(3):
+            for i in range(40):
+                up = i % 3 == 0
+                src, dst = (PHONE, server) if up else (server, PHONE)
+                sport, dport = (40000 + capture, port) if up else (port, 40000 + capture)
+                packets.append(_packet(f"{category}/{capture}.parquet", category, src, dst,
+                                       sport, dport, 100 + 37 * i % 2920, row_index=i))
+    frame = spark.createDataFrame(packets, SCHEMA)
+    frame.write.parquet(str(data_dir / "staging" / "zte_tad" / f"ds={ds}" / "packets"))
+    return frame
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_run_training_saves_a_model_that_loads_and_classifies(spark, data_dir, algorithm):
+    packets = _staged_packets(spark, data_dir, "2026-03-01")
+    evaluation = run_training(spark, "2026-03-01", str(data_dir), f"v-{algorithm}",
+                              algorithm=algorithm)
+    assert evaluation["categories"] == ["Music", "Video"]
+    assert len(evaluation["held_out_captures"]) == 2  # one of each category's three
+    for split in evaluation["splits"].values():
+        assert split["train_rows"] + split["test_rows"] == 240
+    assert evaluation["splits"]["holdout_capture"]["test_rows"] == 80
+    # Servers tell the categories apart: a held-out capture is still classified.
+    assert evaluation["splits"]["holdout_capture"]["f1"] == 1.0
+    model = PipelineModel.load(
+        str(data_dir / "models" / "zte_tad" / f"v-{algorithm}" / "pipeline"))
+    predicted = model.transform(transform_features(packets, "flow"))
+    assert {(r.category, r.predicted_category) for r in predicted.collect()} == {
+        ("Music", "Music"), ("Video", "Video")}
 
 
 # A 3-class confusion matrix: (actual, predicted) -> count, 10 test rows.
