@@ -184,23 +184,29 @@ def run_ingest(spark: SparkSession, ds: str, data_dir: str) -> dict:
         # A scan reads at most the rows its footer declares: equal totals
         # mean that every capture was read whole.
         if read["rows"] != sum(c.rows for c in captures):
-            captures, corrupt_files, kept = _drop_captures_read_short(validated, captures)
+            captures, corrupt_files, kept = _drop_captures_read_short(
+                validated, captures, read["rows"])
             rejected_files += corrupt_files
             _check_captures_left(spark, captures, rejected_files, landing, quarantine)
             read = load_clean_packets(kept, packets_dir)
-            _check_same_read(read["rows"], sum(c.rows for c in captures), "packets")
+            _check_same_read("the captures read whole, written again",
+                             sum(c.rows for c in captures), read["rows"])
         reason_counts = {None: read["clean"], **{
             reason: read[reason] for reason in REJECTION_REASONS if read[reason]}}
         report = quality_report(ds, files_in, rejected_files, reason_counts)
         if report["rows_rejected"]:
             rejected = load_rejected_packets(kept, f"{quarantine}/rows")
-            _check_same_read(rejected["rows"], report["rows_rejected"], "rejected rows")
-    except BaseException:
+            _check_same_read("the rejected packets, quarantined",
+                             report["rows_rejected"], rejected["rows"])
+        write_text(spark, f"{staging}/quality.json", json.dumps(report, indent=2))
+    except BaseException as error:
         # Nothing half-done stays visible: a refused or failed date stages no packets.
-        remove_path(spark, packets_dir)
-        remove_path(spark, f"{quarantine}/rows")
+        for path in (packets_dir, f"{quarantine}/rows"):
+            try:
+                remove_path(spark, path)
+            except Exception as cleanup:  # noqa: BLE001 - the first error is the one to see
+                error.add_note(f"and {path} could not be removed: {cleanup}")
         raise
-    write_text(spark, f"{staging}/quality.json", json.dumps(report, indent=2))
     return report
 
 
@@ -246,17 +252,20 @@ def load_rejected_packets(validated: DataFrame, path: str) -> dict:
     return counts.get
 
 
-def _drop_captures_read_short(validated: DataFrame, captures: Sequence[Capture]):
+def _drop_captures_read_short(validated: DataFrame, captures: Sequence[Capture],
+                              rows_read: int):
     """``(captures read whole, their quarantine entries, their packets)``.
 
     A scan that stops at a corrupt page reads fewer rows than the footer
-    declares; a count per capture names those files.
+    declares; a count per capture names those files. It stops at the same
+    page in every scan, so this count must read as many rows as the first.
     """
     per_capture: dict[str, int] = {}
     # Grouped by reason as well, so that the scan decodes every feature's pages:
     # a count of rows alone reads no page and so finds none corrupt.
     for row in validated.groupBy("capture_id", "reject_reason").count().collect():
         per_capture[row.capture_id] = per_capture.get(row.capture_id, 0) + row["count"]
+    _check_same_read("the packets, counted per capture", rows_read, sum(per_capture.values()))
     short = [c for c in captures if per_capture.get(c.capture_id, 0) != c.rows]
     corrupt_files = [{"file": local_path(c.path),
                       "reason": f"corrupt parquet: {per_capture.get(c.capture_id, 0)} of the "
@@ -266,11 +275,11 @@ def _drop_captures_read_short(validated: DataFrame, captures: Sequence[Capture])
             validated.where(~F.col("capture_id").isin(short_ids)))
 
 
-def _check_same_read(written: int, counted: int, what: str) -> None:
-    if written != counted:
-        raise ReadMismatch(f"{what}: {counted} counted, {written} written in a second read "
-                           "of the same files; a landing file changed or failed to read "
-                           "during the ingest. Run it again.")
+def _check_same_read(what: str, expected: int, read: int) -> None:
+    if read != expected:
+        raise ReadMismatch(f"{what}: {read} rows read where {expected} were expected from the "
+                           "first pass over the same files; a landing file changed or failed "
+                           "to read during the ingest. Run it again.")
 
 
 def _check_captures_left(spark: SparkSession, captures: Sequence, rejected_files: list[dict],

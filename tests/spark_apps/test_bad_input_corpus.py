@@ -535,11 +535,13 @@ TRAFFIC_CASES = [
         why="a sound footer over garbled pages: once failed the whole date"),
     TrafficCase(
         "corrupt_second_row_group",
-        {"Video/half.parquet": corrupt_pages(parquet(packets(1000, seed=15), use_dictionary=False,
-                                                     row_group_size=500), row_group=1)},
+        {"Video/half.parquet": corrupt_pages(parquet(
+            packets(1000, seed=15, LEN_RAW=[-1] * 3 + [60] * 997), use_dictionary=False,
+            row_group_size=500), row_group=1)},
         rejected_files={"Video/half.parquet": r"^corrupt parquet: 500 of the footer's 1000 rows "
                                               r"could be read$"},
-        why="the rows read before the corrupt page are not staged: the date is written again"),
+        why="the rows read before the corrupt page, clean or not, are neither staged nor "
+            "quarantined: the date is written again"),
     TrafficCase(
         "no_category_folder", {"stray.parquet": parquet(packets(2, seed=7))},
         rejected_files={"stray.parquet": r"^not in a <Category>/ folder: no label$"},

@@ -22,6 +22,7 @@ from spark_apps.zte_tad.train import (
     ALGORITHMS,
     holdout_captures,
     run_training,
+    transform_sample,
     transform_training_rows,
 )
 
@@ -150,6 +151,25 @@ def test_training_rows_split_by_a_hash_of_the_packet_not_by_row_order(spark):
     for side in (True, False):
         assert {c for _, _, (c, _), random_test, _ in collected if random_test == side} == {
             float(i) for i in range(7)}
+
+
+def test_a_sample_keeps_the_same_packets_whatever_the_row_order(spark):
+    frame = spark.range(20000).select((F.col("id") % 9).cast("string").alias("capture_id"),
+                                      (F.col("id") / 9).cast("long").alias("row_index"))
+
+    def sampled(packets):
+        return sorted((r.capture_id, r.row_index) for r in transform_sample(packets, 0.1).collect())
+
+    kept = sampled(frame)
+    assert kept == sampled(frame.orderBy(F.desc("id")).repartition(3))
+    assert 1800 < len(kept) < 2200, len(kept)
+
+
+def test_training_refuses_packets_staged_before_row_index(spark, data_dir):
+    staged = data_dir / "staging" / "zte_tad" / "ds=2026-03-02" / "packets"
+    spark.createDataFrame(PACKETS, SCHEMA).drop("row_index").write.parquet(str(staged))
+    with pytest.raises(ValueError, match="run ingest_traffic for the date again"):
+        run_training(spark, "2026-03-02", str(data_dir), "v-old")
 
 
 def _staged_packets(spark, data_dir, ds):
