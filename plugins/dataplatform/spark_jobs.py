@@ -100,9 +100,10 @@ def spark_conf(job: SparkJob, runner: str, repo_root: PurePosixPath | None = Non
         "spark.ui.prometheus.enabled": "true",
         "spark.executor.processTreeMetrics.enabled": "true",
     }
-    if runner == "local" and job.local_driver_java_options:
-        conf["spark.driver.extraJavaOptions"] += " " + job.local_driver_java_options
-    if runner != "local":  # local mode is one JVM: only the driver's memory counts
+    if runner == "local":  # one JVM, the driver: only its memory and heap count
+        if job.local_driver_java_options:
+            conf["spark.driver.extraJavaOptions"] += " " + job.local_driver_java_options
+    else:
         conf["spark.executor.memory"] = job.executor_memory
         conf["spark.executor.cores"] = str(job.executor_cores)
         if runner == "standalone":

@@ -115,13 +115,19 @@ def test_the_installed_jvm_takes_the_drivers_options(java):
     sent = dict(_xx_flag(option) for option in options if option.startswith("-XX:"))
     assert {"UseParallelGC", "InlineSmallCode", "FreqInlineSize"} <= sent.keys()
     assert {name: set_here.get(name) for name in sent} == sent
-    # A heap of fixed size, whose young generation is 512 MiB; in local mode
-    # only, where the driver holds the cached rows.
+    # A heap of fixed size, whose young generation is 512 MiB.
     assert "-Xms" + memory in options
-    assert "-Xms" not in conf_of(spark_submit_command("standalone"))[
-        "spark.driver.extraJavaOptions"]
     assert set_here["InitialHeapSize"] == set_here["MaxHeapSize"]
     assert set_here["NewSize"] == str(512 * 2 ** 20)
+
+
+@pytest.mark.parametrize("runner, fixed_heap", [("local", True), ("standalone", False),
+                                                 ("yarn", False)])
+def test_only_a_local_training_driver_gets_a_fixed_heap(runner, fixed_heap):
+    """Only in local mode does the driver hold the cached rows; a cluster's
+    driver keeps the JVM's own heap sizing."""
+    options = conf_of(spark_submit_command(runner))["spark.driver.extraJavaOptions"].split()
+    assert ("-Xms4g" in options and "-Xmn512m" in options) == fixed_heap
 
 
 def _xx_flag(option: str) -> tuple[str, str]:
