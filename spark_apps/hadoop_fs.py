@@ -3,6 +3,9 @@ Spark can reach (local disk, a shared volume, HDFS) with the same code."""
 
 from __future__ import annotations
 
+import re
+from typing import NamedTuple
+
 
 def _fs_and_path(spark, path: str):
     jvm = spark.sparkContext._jvm
@@ -28,14 +31,36 @@ def list_files(spark, directory: str) -> list[tuple[str, int]]:
     return sorted(found)
 
 
-def list_dirs(spark, directory: str) -> list[str]:
-    """Sub-folders of ``directory`` (hidden ones skipped), sorted; none if missing."""
+class ListedFile(NamedTuple):
+    path: str  # as Hadoop names it: file:/x/Health Fitness/a.parquet
+    file_uri: str  # as a scan's _metadata.file_path names it: ...Health%20Fitness...
+
+
+def list_file_tree(spark, directory: str, name_glob: str) -> tuple[str, list[ListedFile]]:
+    """``(directory as a qualified path, its files matching name_glob at any depth)``,
+    the files sorted by path; none if ``directory`` is missing.
+
+    Spark's own file index lists them, in the driver and in a few Py4J calls:
+    a call per file and attribute took 2.1 s for the 3,534 captures of a
+    10M-packet date. Hidden files and folders (``.`` or ``_`` prefix) are
+    skipped, as Spark skips them; empty files are listed.
+    """
+    from urllib.parse import unquote
+
     fs, path = _fs_and_path(spark, directory)
+    root = fs.makeQualified(path).toString()
     if not fs.exists(path):
-        return []
-    return sorted(status.getPath().toString() for status in fs.listStatus(path)
-                  if status.isDirectory()
-                  and not status.getPath().getName().startswith((".", "_")))
+        return root, []
+    # binaryFile has a fixed schema: creating the frame reads no file.
+    files = (spark.read.format("binaryFile").option("recursiveFileLookup", "true")
+             .option("pathGlobFilter", name_glob).load(root)._jdf.inputFiles())
+    # Hadoop's join takes the String[] as it is: Py4J matches no varargs.
+    listed = spark.sparkContext._jvm.org.apache.hadoop.util.StringUtils.join("\n", files)
+    # The index names a local file file:///x, a scan file:/x (java.net.URI's
+    # normal form of an empty authority).
+    uris = [re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*):///", r"\1:/", uri)
+            for uri in listed.splitlines()]
+    return root, sorted(ListedFile(unquote(uri), uri) for uri in uris)
 
 
 def rename(spark, source: str, target: str) -> None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -26,7 +27,7 @@ from typing import NamedTuple
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
-from spark_apps.hadoop_fs import list_dirs, list_files, local_path, remove_path, write_text
+from spark_apps.hadoop_fs import list_file_tree, local_path, remove_path, write_text
 from spark_apps.layout import DataLayout, validate_ds
 from spark_apps.session import build_spark_session
 from spark_apps.zte_tad.contract import (
@@ -74,15 +75,15 @@ def inspect_file(path: str) -> tuple[int | None, str | None]:
     return (None, problem) if problem else (metadata.num_rows, None)
 
 
-def later_copies(files: Sequence[tuple[str, int]]) -> dict[str, str]:
+def later_copies(files: Sequence[str]) -> dict[str, str]:
     """``{path: earlier path}`` for each file whose bytes an earlier file has.
 
     A capture landed twice would count its packets twice, and could sit on both
     sides of the held-out split. Only files of equal size are hashed.
     """
     by_size: dict[int, list[str]] = {}
-    for path, size in files:
-        by_size.setdefault(size, []).append(path)
+    for path in files:
+        by_size.setdefault(os.path.getsize(local_path(path)), []).append(path)
     copies = {}
     for paths in by_size.values():
         if len(paths) < 2:
@@ -145,32 +146,33 @@ def run_ingest(spark: SparkSession, ds: str, data_dir: str) -> dict:
     remove_path(spark, staging)
     remove_path(spark, quarantine)
 
-    # A capture beside the category folders has no label: quarantined, not skipped.
-    rejected_files = [{"file": local_path(path), "reason": "not in a <Category>/ folder: no label"}
-                      for path, _size in list_files(spark, landing) if path.endswith(".parquet")]
-    files_in = len(rejected_files)
-    usable = []
-    for category_dir in list_dirs(spark, landing):
-        category = category_dir.rstrip("/").rsplit("/", 1)[-1]
-        for path, size in list_files(spark, category_dir):
-            if not path.endswith(".parquet"):
-                continue
-            files_in += 1
-            rows, problem = inspect_file(path)
-            if problem:
-                rejected_files.append({"file": local_path(path), "reason": problem})
-            else:
-                usable.append((path, size, category, rows))
-    if files_in == 0:
+    root, listed = list_file_tree(spark, landing, "*.parquet")
+    if not listed:
         raise LandingError(f"no capture files (<Category>/*.parquet) in {landing}")
-    copies = later_copies([(path, size) for path, size, _, _ in usable])
+    files_in = len(listed)
+    rejected_files, usable = [], []
+    for file in listed:
+        if not file.path.startswith(f"{root}/"):
+            raise ValueError(f"{file.path} was listed under {root}, but is not below it")
+        *folders, name = file.path[len(root) + 1:].split("/")
+        # A capture beside the category folders, or below one, has no label:
+        # quarantined, not skipped.
+        if len(folders) != 1:
+            rejected_files.append({"file": local_path(file.path), "reason": (
+                f"in {'/'.join(folders)}/, below its category folder: no label"
+                if folders else "not in a <Category>/ folder: no label")})
+            continue
+        rows, problem = inspect_file(file.path)
+        if problem:
+            rejected_files.append({"file": local_path(file.path), "reason": problem})
+        else:
+            usable.append(Capture(file.path, file.file_uri, f"{folders[0]}/{name}",
+                                  folders[0], rows))
+    copies = later_copies([capture.path for capture in usable])
     rejected_files += [{"file": local_path(path),
                         "reason": f"same bytes as {local_path(first)}: a capture landed twice"}
                        for path, first in copies.items()]
-    jvm_path = spark.sparkContext._jvm.org.apache.hadoop.fs.Path
-    captures = [Capture(path, jvm_path(path).toUri().toString(),
-                        f"{category}/{path.rsplit('/', 1)[-1]}", category, rows)
-                for path, _size, category, rows in usable if path not in copies]
+    captures = [capture for capture in usable if capture.path not in copies]
     _check_captures_left(spark, captures, rejected_files, landing, quarantine)
 
     validated = transform_validate(transform_label(

@@ -547,6 +547,12 @@ TRAFFIC_CASES = [
         rejected_files={"stray.parquet": r"^not in a <Category>/ folder: no label$"},
         why="a capture beside the folders has no label: once skipped without a word"),
     TrafficCase(
+        "below_a_category_folder",
+        {"Video/2026-01/deep.parquet": parquet(packets(2, seed=16))},
+        rejected_files={"Video/2026-01/deep.parquet": r"^in Video/2026-01/, below its category "
+                                                      r"folder: no label$"},
+        why="a capture a folder too deep: once skipped without a word"),
+    TrafficCase(
         "same_capture_twice",
         {"Music/capture.parquet": SAME_CAPTURE, "Music/capture_copy.parquet": SAME_CAPTURE},
         rejected_files={"Music/capture_copy.parquet": r"^same bytes as \S+/Music/capture"
