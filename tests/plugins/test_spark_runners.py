@@ -115,10 +115,10 @@ def test_the_installed_jvm_takes_the_drivers_options(java):
     sent = dict(_xx_flag(option) for option in options if option.startswith("-XX:"))
     assert {"UseParallelGC", "InlineSmallCode", "FreqInlineSize"} <= sent.keys()
     assert {name: set_here.get(name) for name in sent} == sent
-    # A heap of fixed size, whose young generation is 512 MiB.
+    # A heap of fixed size, whose young generation is 1 GiB.
     assert "-Xms" + memory in options
     assert set_here["InitialHeapSize"] == set_here["MaxHeapSize"]
-    assert set_here["NewSize"] == str(512 * 2 ** 20)
+    assert set_here["NewSize"] == str(2 ** 30)
 
 
 @pytest.mark.parametrize("runner, fixed_heap", [("local", True), ("standalone", False),
@@ -127,7 +127,7 @@ def test_only_a_local_training_driver_gets_a_fixed_heap(runner, fixed_heap):
     """Only in local mode does the driver hold the cached rows; a cluster's
     driver keeps the JVM's own heap sizing."""
     options = conf_of(spark_submit_command(runner))["spark.driver.extraJavaOptions"].split()
-    assert ("-Xms4g" in options and "-Xmn512m" in options) == fixed_heap
+    assert ("-Xms5g" in options and "-Xmn1g" in options) == fixed_heap
 
 
 def _xx_flag(option: str) -> tuple[str, str]:
@@ -161,8 +161,8 @@ def test_kubernetes_pod_is_a_valid_pod_running_the_same_spark_submit():
     assert container["envFrom"] == [{"secretRef": {"name": K8S_ENV_SECRET}}]
     assert {"name": "data", "mountPath": DATA_DIR} in container["volumeMounts"]
     assert pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"] == K8S_DATA_CLAIM
-    # The training job's 4g driver and its overhead.
-    assert container["resources"]["limits"]["memory"] == "4505Mi"
+    # The training job's 5g driver and its overhead.
+    assert container["resources"]["limits"]["memory"] == "5632Mi"
     assert SERVING_DB_PASSWORD not in json.dumps(pod)
 
 
