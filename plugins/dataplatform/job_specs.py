@@ -64,7 +64,12 @@ def train_traffic_job(ds, data_dir, model_version, *, task_id: str = "train_traf
     # 60.9 -> 50.6 s at 4g, then 57.2 -> 50.2 s at 5g, peak RSS 4.5 -> 5.5 GB).
     memory = "5g"
     return SparkJob(task_id, "zte_tad/train.py", arguments, executors=executors,
-                    driver_memory=memory, local_driver_java_options=f"-Xms{memory} -Xmn1g")
+                    driver_memory=memory, local_driver_java_options=f"-Xms{memory} -Xmn1g",
+                    conf={
+                        # The cached rows are mostly feature vectors, which the
+                        # cache does not compress; trying cost more than it saved.
+                        "spark.sql.inMemoryColumnarStorage.compressed": "false",
+                    })
 
 
 def scaling_model_version(executors: int) -> str:
@@ -80,6 +85,7 @@ def scaling_train_job(ds, data_dir, executors: int) -> SparkJob:
     # memory rather than the local-mode 5g of train_traffic_job.
     return SparkJob(job.task_id, job.application, [*job.arguments, "--no-save-model"],
                     executors=executors, conf={
+                        **job.conf,
                         # Start only once every executor asked for has registered,
                         # or the timing would be of fewer executors than reported.
                         "spark.scheduler.minRegisteredResourcesRatio": "1.0",

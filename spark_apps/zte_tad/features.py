@@ -52,8 +52,28 @@ def transform_packet_direction(packets: DataFrame) -> DataFrame:
     )
 
 
-def transform_flow_aggregates(directed: DataFrame) -> DataFrame:
-    """Add the ``flow_*`` aggregates of each packet's flow.
+FLOW_KEYS = ("capture_id", *SERVER_IP, "server_port", "client_port")
+
+
+def transform_flows(directed: DataFrame) -> DataFrame:
+    """One row per flow: its keys (``flow_<key>``), its capture's ``category``
+    and the ``flow_*`` aggregates."""
+    length = F.col("LEN_RAW").cast("double")
+    # A capture has one category: grouping by it too splits no flow.
+    return directed.groupBy(*FLOW_KEYS, "category").agg(
+        F.count(F.lit(1)).cast("double").alias("flow_packets"),
+        F.avg(length).alias("flow_mean_len"),
+        F.coalesce(F.stddev_samp(length), F.lit(0.0)).alias("flow_std_len"),
+        F.max(length).alias("flow_max_len"),
+        F.avg("is_mss").alias("flow_mss_share"),
+        F.avg("uplink").alias("flow_uplink_share"),
+    ).select(*(F.col(key).alias(f"flow_{key}") for key in FLOW_KEYS), "category",
+             *FLOW_AGGREGATES)
+
+
+def transform_flow_aggregates(directed: DataFrame, flows: DataFrame | None = None) -> DataFrame:
+    """Add the ``flow_*`` aggregates of each packet's flow (``flows``, as
+    ``transform_flows`` makes them from ``directed``).
 
     The flows are aggregated apart and joined back by broadcast, so the
     packets are neither shuffled nor sorted (as a window would), and keep the
@@ -63,29 +83,24 @@ def transform_flow_aggregates(directed: DataFrame) -> DataFrame:
     generated dates 29,778 for 10M. Each flow costs the driver about 150
     bytes; a date of millions of one-packet flows would need the window back.
     """
-    keys = ("capture_id", *SERVER_IP, "server_port", "client_port")
-    length = F.col("LEN_RAW").cast("double")
-    flows = directed.groupBy(*keys).agg(
-        F.count(F.lit(1)).cast("double").alias("flow_packets"),
-        F.avg(length).alias("flow_mean_len"),
-        F.coalesce(F.stddev_samp(length), F.lit(0.0)).alias("flow_std_len"),
-        F.max(length).alias("flow_max_len"),
-        F.avg("is_mss").alias("flow_mss_share"),
-        F.avg("uplink").alias("flow_uplink_share"),
-    ).select(*(F.col(key).alias(f"flow_{key}") for key in keys), *FLOW_AGGREGATES)
+    if flows is None:
+        flows = transform_flows(directed)
     # Null-safe, as a window's partitions are: a NULL key is a flow of its own.
-    same_flow = [directed[key].eqNullSafe(flows[f"flow_{key}"]) for key in keys]
-    return directed.join(F.broadcast(flows), same_flow).select(
+    same_flow = [directed[key].eqNullSafe(flows[f"flow_{key}"]) for key in FLOW_KEYS]
+    return directed.join(F.broadcast(flows.drop("category")), same_flow).select(
         *directed.columns, *FLOW_AGGREGATES)
 
 
-def transform_features(packets: DataFrame, feature_set: str) -> DataFrame:
-    """``capture_id, category, row_index`` and the feature set's columns, as doubles."""
+def transform_features(packets: DataFrame, feature_set: str,
+                       flows: DataFrame | None = None) -> DataFrame:
+    """``capture_id, category, row_index`` and the feature set's columns, as
+    doubles; the ``flow`` set's aggregates from ``flows`` if given (see
+    ``transform_flows``)."""
     if feature_set not in FEATURE_SETS:
         raise ValueError(f"unknown feature set {feature_set!r}; one of {sorted(FEATURE_SETS)}")
     columns = FEATURE_SETS[feature_set]
     frame = packets
     if feature_set == "flow":
-        frame = transform_flow_aggregates(transform_packet_direction(packets))
+        frame = transform_flow_aggregates(transform_packet_direction(packets), flows)
     return frame.select("capture_id", "category", "row_index",
                         *(F.col(c).cast("double").alias(c) for c in columns))

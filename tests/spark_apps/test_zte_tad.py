@@ -15,6 +15,7 @@ from spark_apps.zte_tad.features import (
     FEATURE_SETS,
     transform_features,
     transform_flow_aggregates,
+    transform_flows,
     transform_packet_direction,
 )
 from spark_apps.zte_tad.ingest import inspect_file, transform_validate
@@ -85,6 +86,20 @@ def test_a_null_flow_key_makes_a_flow_of_its_own(spark):
     assert len(rows) == len(PACKETS) + 2  # every packet once
     assert sorted((r.row_index, r.flow_packets) for r in rows) == [
         (0, 4.0), (1, 4.0), (2, 4.0), (3, 4.0), (4, 1.0), (5, 2.0), (6, 2.0)]
+
+
+def test_the_flows_name_every_capture_and_give_the_features_they_join_to(spark):
+    """The training takes its captures from the cached flows, not from a pass
+    over the packets: every capture must be there, with its category."""
+    other = [_packet("Music/b", "Music", PHONE, SERVER, 50000, 443, 80, row_index=0)]
+    directed = transform_packet_direction(spark.createDataFrame(PACKETS + other, SCHEMA))
+    flows = transform_flows(directed)
+    assert sorted({(r.flow_capture_id, r.category) for r in flows.collect()}) == [
+        ("Music/b", "Music"), ("Video/a", "Video")]
+    assert flows.count() == 3
+    given = transform_flow_aggregates(directed, flows).orderBy("capture_id", "row_index")
+    assert given.collect() == transform_flow_aggregates(directed).orderBy(
+        "capture_id", "row_index").collect()
 
 
 def test_feature_sets_leave_send_columns_out_by_default(spark):
