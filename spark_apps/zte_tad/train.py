@@ -19,8 +19,8 @@ Both fits read one cache of the assembled rows: label, feature vector and
 each row's side of both splits (``gbt``'s OneVsRest caches a copy of its
 own). The held-out captures and the categories come from all the date's
 packets, sampled or not: for the ``flow`` set, from its flows, cached for
-the join, instead of a pass over the packets of their own. Each evaluation counts one confusion matrix (a
-single Spark job); all metrics come from it.
+the join, instead of a pass over the packets of their own. Each evaluation
+counts one confusion matrix (a single Spark job); all metrics come from it.
 """
 
 from __future__ import annotations
@@ -168,6 +168,7 @@ def _fit_both_splits(rows: DataFrame, classifier, categories: Sequence[str]):
             classifier, categories, rows.where(~F.col("random_test")),
             rows.where(F.col("random_test")),
             sum(n for (random_test, _), n in sizes.items() if not random_test))
+        _collect_the_first_fits_garbage(rows.sparkSession)
         tree, holdout_split = fit_and_evaluate(
             classifier, categories, rows.where(~F.col("held_out")),
             rows.where(F.col("held_out")),
@@ -175,6 +176,16 @@ def _fit_both_splits(rows: DataFrame, classifier, categories: Sequence[str]):
     finally:
         rows.unpersist()
     return tree, random_split, holdout_split
+
+
+def _collect_the_first_fits_garbage(spark: SparkSession) -> None:
+    """In local mode, where the driver's JVM holds the data: a full collection
+    now finds the first tree's binned copy of the rows dead and little else
+    but the cache's byte arrays. Left to itself, the collector ran it in the
+    middle of the second fit, marking that fit's copy too: 7.0 s of the fit's
+    GC time at 10M packets, 2.8 s this way, for a 0.4 s pause."""
+    if spark.sparkContext.master.startswith("local"):
+        spark.sparkContext._jvm.java.lang.System.gc()
 
 
 def registered_executors(spark: SparkSession) -> int:
