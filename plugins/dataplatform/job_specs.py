@@ -61,7 +61,8 @@ def train_traffic_job(ds, data_dir, model_version, *, task_id: str = "train_traf
     # one grows by full collections and keeps two thirds of the heap for it.
     # At 4g the collector still took a quarter of the job; at 5g, with a
     # 1 GiB young generation, it collects half as often (bench/README.md:
-    # 60.9 -> 50.6 s at 4g, then 57.2 -> 50.2 s at 5g, peak RSS 4.5 -> 5.5 GB).
+    # 60.9 -> 50.6 s at 4g; two pairs 58.1, 56.2 -> 51.2, 49.8 s at 5g).
+    # Cluster drivers get the same memory: it is one setting for every runner.
     memory = "5g"
     return SparkJob(task_id, "zte_tad/train.py", arguments, executors=executors,
                     driver_memory=memory, local_driver_java_options=(
@@ -70,7 +71,8 @@ def train_traffic_job(ds, data_dir, model_version, *, task_id: str = "train_traf
                         f"-Xms{memory} -Xmn1g -XX:MetaspaceSize={256 * 2 ** 20}"),
                     conf={
                         # The cached rows are mostly feature vectors, which the
-                        # cache does not compress; trying cost more than it saved.
+                        # cache does not compress; trying cost more than it saved
+                        # (measured in local mode; clusters get it too).
                         "spark.sql.inMemoryColumnarStorage.compressed": "false",
                     })
 

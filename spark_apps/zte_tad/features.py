@@ -59,8 +59,10 @@ def transform_flows(directed: DataFrame) -> DataFrame:
     """One row per flow: its keys (``flow_<key>``), its capture's ``category``
     and the ``flow_*`` aggregates."""
     length = F.col("LEN_RAW").cast("double")
-    # A capture has one category: grouping by it too splits no flow.
-    return directed.groupBy(*FLOW_KEYS, "category").agg(
+    # A capture has one category (its folder); as a key, a second one would
+    # split the flow and repeat its packets in the join.
+    return directed.groupBy(*FLOW_KEYS).agg(
+        F.any_value("category").alias("category"),
         F.count(F.lit(1)).cast("double").alias("flow_packets"),
         F.avg(length).alias("flow_mean_len"),
         F.coalesce(F.stddev_samp(length), F.lit(0.0)).alias("flow_std_len"),

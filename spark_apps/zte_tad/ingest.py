@@ -9,7 +9,8 @@ Writes  staging/zte_tad/ds=<ds>/packets/        clean packets + capture_id, cate
                                                 and row_index (0-based) in their file
 
 A file is one capture session. A file that cannot be read, lacks a feature
-column, has no category folder or repeats another file byte for byte is
+column, is not directly in a category folder or repeats another file byte
+for byte is
 quarantined with its reason and the rest of the date goes on. Any ``CLASS``
 column is ignored: the label is the category folder.
 """

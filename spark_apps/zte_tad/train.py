@@ -160,6 +160,7 @@ def fit_and_evaluate(classifier, categories: Sequence[str], train: DataFrame,
 def _fit_both_splits(rows: DataFrame, classifier, categories: Sequence[str]):
     """``(held-out split's model, random split's metrics, held-out split's
     metrics)``, both fits on ``rows``, cached here and released."""
+    rows = rows.cache()
     try:
         # One pass fills the cache and sizes every side of both splits.
         sizes = {(r.random_test, r.held_out): r["count"]
@@ -184,14 +185,18 @@ def _collect_the_first_fits_garbage(spark: SparkSession) -> None:
     but the cache's byte arrays. Left to itself, the collector ran it in the
     middle of the second fit, marking that fit's copy too: 7.0 s of the fit's
     GC time at 10M packets, 2.8 s this way, for a 0.4 s pause."""
-    if spark.sparkContext.master.startswith("local"):
+    if _is_local(spark):
         spark.sparkContext._jvm.java.lang.System.gc()
 
 
 def registered_executors(spark: SparkSession) -> int:
     """Executors serving this application now (0 in local mode: the driver does the work)."""
     block_managers = spark.sparkContext._jsc.sc().getExecutorMemoryStatus().size()
-    return 0 if spark.sparkContext.master.startswith("local") else block_managers - 1
+    return 0 if _is_local(spark) else block_managers - 1
+
+
+def _is_local(spark: SparkSession) -> bool:
+    return spark.sparkContext.master.startswith("local")
 
 
 def run_training(spark: SparkSession, ds: str, data_dir: str, model_version: str,
@@ -205,13 +210,13 @@ def run_training(spark: SparkSession, ds: str, data_dir: str, model_version: str
         raise ValueError(f"{staging}/packets was staged without row_index, before the "
                          "split by hash: run ingest_traffic for the date again")
     flows = None
-    captures = packets.select("capture_id", "category")
-    if feature_set == "flow":
-        # Flows are few (29,778 for 10M packets): cached, they name the
-        # captures too, without a pass over the packets of its own.
-        flows = transform_flows(transform_packet_direction(packets)).cache()
-        captures = flows.select(F.col("flow_capture_id").alias("capture_id"), "category")
     try:
+        captures = packets.select("capture_id", "category")
+        if feature_set == "flow":
+            # Flows are few (29,778 for 10M packets): cached, they name the
+            # captures too, without a pass over the packets of their own.
+            flows = transform_flows(transform_packet_direction(packets)).cache()
+            captures = flows.select(F.col("flow_capture_id").alias("capture_id"), "category")
         capture_rows = captures.distinct().collect()
         categories = sorted({row.category for row in capture_rows})
         held_out = holdout_captures((row.capture_id, row.category) for row in capture_rows)
@@ -220,7 +225,7 @@ def run_training(spark: SparkSession, ds: str, data_dir: str, model_version: str
             features = transform_sample(features, sample_fraction)
         columns = FEATURE_SETS[feature_set]
         tree, random_split, holdout_split = _fit_both_splits(
-            transform_training_rows(features, columns, categories, held_out).cache(),
+            transform_training_rows(features, columns, categories, held_out),
             build_classifier(algorithm, max_depth, max_bins), categories)
     finally:
         if flows is not None:

@@ -127,7 +127,16 @@ def test_only_a_local_training_driver_gets_a_fixed_heap(runner, fixed_heap):
     """Only in local mode does the driver hold the cached rows; a cluster's
     driver keeps the JVM's own heap sizing."""
     options = conf_of(spark_submit_command(runner))["spark.driver.extraJavaOptions"].split()
-    assert ("-Xms5g" in options and "-Xmn1g" in options) == fixed_heap
+    local_only = {"-Xms5g", "-Xmn1g", f"-XX:MetaspaceSize={256 * 2 ** 20}"}
+    assert local_only & set(options) == (local_only if fixed_heap else set())
+
+
+def test_the_scaling_runs_train_with_the_training_jobs_spark_conf():
+    train = job_specs.train_traffic_job("2026-01-01", "/data", "v", executors=1,
+                                        **job_specs.DEFAULT_TRAINING)
+    scaling = job_specs.scaling_train_job("2026-01-01", "/data", executors=2)
+    assert train.conf.items() <= scaling.conf.items()
+    assert scaling.conf["spark.scheduler.minRegisteredResourcesRatio"] == "1.0"
 
 
 def _xx_flag(option: str) -> tuple[str, str]:

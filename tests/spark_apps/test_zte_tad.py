@@ -223,6 +223,23 @@ def test_run_training_saves_a_model_that_loads_and_classifies(spark, data_dir, a
         ("Music", "Music"), ("Video", "Video")}
 
 
+def test_run_training_on_a_set_without_flows_names_the_same_captures(spark, data_dir):
+    """The ``packet`` set has no flows to name the captures: a pass over the
+    packets does. Either way the splits and the held-out captures agree, and
+    no cache is left behind."""
+    _staged_packets(spark, data_dir, "2026-03-03")
+    cached_before = spark.sparkContext._jsc.getPersistentRDDs().size()
+    by_flows = run_training(spark, "2026-03-03", str(data_dir), "v-flow", save_model=False)
+    by_packets = run_training(spark, "2026-03-03", str(data_dir), "v-packet",
+                              feature_set="packet", save_model=False)
+    assert by_packets["held_out_captures"] == by_flows["held_out_captures"]
+    assert by_packets["categories"] == by_flows["categories"] == ["Music", "Video"]
+    for split in ("random", "holdout_capture"):
+        assert by_packets["splits"][split]["test_rows"] == by_flows["splits"][split][
+            "test_rows"]
+    assert spark.sparkContext._jsc.getPersistentRDDs().size() == cached_before
+
+
 # A 3-class confusion matrix: (actual, predicted) -> count, 10 test rows.
 CONFUSION = {("a", "a"): 3, ("a", "b"): 1, ("b", "b"): 4, ("c", "a"): 1, ("c", "c"): 1}
 
