@@ -1,7 +1,7 @@
 """``make bench``: the platform against what its users would otherwise run.
 
 Every contender runs in a process of its own, on the same generated input,
-one after the other in this run; wall time and peak RSS (the whole process
+one after the other in this run; wall time and peak memory (PSS: the whole process
 tree, JVMs included) are measured from outside. Results go to
 ``bench/results/<name>.json`` and the table between the markers of
 ``bench/README.md``. Ratios compare contenders of the same run only.
@@ -102,8 +102,8 @@ def run_platform_jobs(jobs: list[SparkJob], name: str, **submit) -> dict:
         result = measure(platform_submit(job, **submit), LOG_DIR / f"{name}-{job.task_id}.log",
                          env=job_env())
         walls[job.task_id] = result["wall_seconds"]
-        peaks.append(result["peak_rss_mib"])
-    return {"wall_seconds": round(sum(walls.values()), 2), "peak_rss_mib": max(peaks),
+        peaks.append(result["peak_memory_mib"])
+    return {"wall_seconds": round(sum(walls.values()), 2), "peak_memory_mib": max(peaks),
             "jobs_wall_seconds": walls}
 
 
@@ -112,14 +112,14 @@ def with_ratios(results: dict[str, dict], reference: str) -> dict[str, dict]:
     base = results[reference]
     for result in results.values():
         result["wall_vs_platform"] = round(result["wall_seconds"] / base["wall_seconds"], 2)
-        result["rss_vs_platform"] = round(result["peak_rss_mib"] / base["peak_rss_mib"], 2)
+        result["memory_vs_platform"] = round(result["peak_memory_mib"] / base["peak_memory_mib"], 2)
     return results
 
 
 def median_run(runs: list[dict]) -> dict:
     """The run of median wall time (the lower of the two middle ones for an
     even count), with every run's wall in the order they ran. Its other
-    figures (peak RSS) are that run's own, not medians."""
+    figures (peak memory) are that run's own, not medians."""
     middle = dict(sorted(runs, key=lambda run: run["wall_seconds"])[(len(runs) - 1) // 2])
     middle["walls_seconds"] = [run["wall_seconds"] for run in runs]
     return middle

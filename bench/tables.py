@@ -43,19 +43,19 @@ def render(report: dict) -> str:
         lines += ["### Student statistics", ""]
         lines += _table(
             ["rows", "contender", "wall s (median)", "every round s",
-             "peak RSS MiB (median round)", "wall x", "RSS x"],
-            [[int(rows), name, r["wall_seconds"], _walls(r), r["peak_rss_mib"],
-              r["wall_vs_platform"], r["rss_vs_platform"]]
+             "peak memory MiB, PSS (median round)", "wall x", "memory x"],
+            [[int(rows), name, r["wall_seconds"], _walls(r), r["peak_memory_mib"],
+              r["wall_vs_platform"], r["memory_vs_platform"]]
              for rows, contenders in suites["students"].items()
              for name, r in contenders.items()]) + [""]
     if "traffic" in suites:
         lines += ["### Traffic training", ""]
         lines += _table(
             ["rows", "contender", "wall s", "train s", "F1 random", "F1 held-out captures",
-             "peak RSS MiB", "wall x", "RSS x"],
+             "peak memory MiB, PSS", "wall x", "memory x"],
             [[int(rows), name, r["wall_seconds"], r.get("train_seconds"), r.get("f1_random"),
-              r.get("f1_holdout_capture"), r["peak_rss_mib"], r["wall_vs_platform"],
-              r["rss_vs_platform"]]
+              r.get("f1_holdout_capture"), r["peak_memory_mib"], r["wall_vs_platform"],
+              r["memory_vs_platform"]]
              for rows, contenders in suites["traffic"].items()
              for name, r in contenders.items()]) + [""]
     if "orchestration" in suites:

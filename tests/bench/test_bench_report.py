@@ -19,9 +19,9 @@ def test_task_seconds_pairs_each_tasks_start_and_end():
 
 
 def test_ratios_are_against_the_platform_of_the_same_run():
-    results = with_ratios({"platform": {"wall_seconds": 10.0, "peak_rss_mib": 1000},
-                           "pandas": {"wall_seconds": 2.5, "peak_rss_mib": 3000}}, "platform")
-    assert (results["pandas"]["wall_vs_platform"], results["pandas"]["rss_vs_platform"]) == (
+    results = with_ratios({"platform": {"wall_seconds": 10.0, "peak_memory_mib": 1000},
+                           "pandas": {"wall_seconds": 2.5, "peak_memory_mib": 3000}}, "platform")
+    assert (results["pandas"]["wall_vs_platform"], results["pandas"]["memory_vs_platform"]) == (
         0.25, 3.0)
     assert results["platform"]["wall_vs_platform"] == 1.0
 
@@ -30,18 +30,18 @@ def test_rendered_table_has_a_row_per_contender():
     report = {"name": "t", "date": "2026-11-23", "bench_seconds": 1.0,
               "machine": {"cpus": 2, "memory_gib": 24, "python": "3.11.7", "java": "17"},
               "suites": {"students": {"1000": with_ratios({
-                  "platform": {"wall_seconds": 4.0, "peak_rss_mib": 900},
-                  "duckdb": {"wall_seconds": 0.5, "peak_rss_mib": 100}}, "platform")}}}
+                  "platform": {"wall_seconds": 4.0, "peak_memory_mib": 900},
+                  "duckdb": {"wall_seconds": 0.5, "peak_memory_mib": 100}}, "platform")}}}
     table = render(report)
     assert "| 1,000 | platform | 4.0 | 4.0 | 900 | 1.0 | 1.0 |" in table
     assert "| 1,000 | duckdb | 0.5 | 0.5 | 100 | 0.12 | 0.11 |" in table
 
 
 def test_median_run_is_a_real_run_and_keeps_every_rounds_wall():
-    runs = [{"wall_seconds": 69.7, "peak_rss_mib": 1700},
-            {"wall_seconds": 59.7, "peak_rss_mib": 1650},
-            {"wall_seconds": 61.0, "peak_rss_mib": 1800}]
-    assert median_run(runs) == {"wall_seconds": 61.0, "peak_rss_mib": 1800,
+    runs = [{"wall_seconds": 69.7, "peak_memory_mib": 1700},
+            {"wall_seconds": 59.7, "peak_memory_mib": 1650},
+            {"wall_seconds": 61.0, "peak_memory_mib": 1800}]
+    assert median_run(runs) == {"wall_seconds": 61.0, "peak_memory_mib": 1800,
                                 "walls_seconds": [69.7, 59.7, 61.0]}
     # Two rounds: the faster one, not a mean no run took.
     assert median_run(runs[:2])["wall_seconds"] == 59.7
@@ -52,10 +52,10 @@ def test_student_rows_show_every_rounds_wall_and_whether_the_archive_was_mapped(
               "machine": {"cpus": 2, "memory_gib": 24, "python": "3.11.7", "java": "17",
                           "spark_class_archive": "/venv/a.jsa"},
               "suites": {"students": {"1000": with_ratios({
-                  "platform": median_run([{"wall_seconds": 5.0, "peak_rss_mib": 900},
-                                          {"wall_seconds": 4.0, "peak_rss_mib": 800},
-                                          {"wall_seconds": 4.5, "peak_rss_mib": 850}]),
-                  "seed_approach": median_run([{"wall_seconds": 9.0, "peak_rss_mib": 700}])},
+                  "platform": median_run([{"wall_seconds": 5.0, "peak_memory_mib": 900},
+                                          {"wall_seconds": 4.0, "peak_memory_mib": 800},
+                                          {"wall_seconds": 4.5, "peak_memory_mib": 850}]),
+                  "seed_approach": median_run([{"wall_seconds": 9.0, "peak_memory_mib": 700}])},
                   "platform")}}}
     table = render(report)
     assert "| 1,000 | platform | 4.5 | 5.0, 4.0, 4.5 | 850 | 1.0 | 1.0 |" in table
