@@ -1,7 +1,7 @@
 """``make bench``: the platform against what its users would otherwise run.
 
 Every contender runs in a process of its own, on the same generated input,
-one after the other in this run; wall time and peak memory (PSS: the whole process
+one after the other in this run; wall time and peak memory (RSS: the whole process
 tree, JVMs included) are measured from outside. Results go to
 ``bench/results/<name>.json`` and the table between the markers of
 ``bench/README.md``. Ratios compare contenders of the same run only.

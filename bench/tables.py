@@ -43,7 +43,7 @@ def render(report: dict) -> str:
         lines += ["### Student statistics", ""]
         lines += _table(
             ["rows", "contender", "wall s (median)", "every round s",
-             "peak memory MiB, PSS (median round)", "wall x", "memory x"],
+             "peak memory MiB, RSS (median round)", "wall x", "memory x"],
             [[int(rows), name, r["wall_seconds"], _walls(r), r["peak_memory_mib"],
               r["wall_vs_platform"], r["memory_vs_platform"]]
              for rows, contenders in suites["students"].items()
@@ -52,7 +52,7 @@ def render(report: dict) -> str:
         lines += ["### Traffic training", ""]
         lines += _table(
             ["rows", "contender", "wall s", "train s", "F1 random", "F1 held-out captures",
-             "peak memory MiB, PSS", "wall x", "memory x"],
+             "peak memory MiB, RSS", "wall x", "memory x"],
             [[int(rows), name, r["wall_seconds"], r.get("train_seconds"), r.get("f1_random"),
               r.get("f1_holdout_capture"), r["peak_memory_mib"], r["wall_vs_platform"],
               r["memory_vs_platform"]]

@@ -59,10 +59,11 @@ def transform_flows(directed: DataFrame) -> DataFrame:
     """One row per flow: its keys (``flow_<key>``), its capture's ``category``
     and the ``flow_*`` aggregates."""
     length = F.col("LEN_RAW").cast("double")
-    # A capture has one category (its folder); as a key, a second one would
-    # split the flow and repeat its packets in the join.
-    return directed.groupBy(*FLOW_KEYS).agg(
-        F.any_value("category").alias("category"),
+    # A capture's id begins with its category's folder, so grouping by the
+    # category too splits no flow. any_value("category") would instead hold
+    # a string per group, which the hash aggregate cannot: Spark sorted the
+    # packets for it (the flows job 3.0 -> 7.9 s at 10M).
+    return directed.groupBy(*FLOW_KEYS, "category").agg(
         F.count(F.lit(1)).cast("double").alias("flow_packets"),
         F.avg(length).alias("flow_mean_len"),
         F.coalesce(F.stddev_samp(length), F.lit(0.0)).alias("flow_std_len"),

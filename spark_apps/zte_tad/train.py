@@ -184,7 +184,7 @@ def _collect_the_first_fits_garbage(spark: SparkSession) -> None:
     now finds the first tree's binned copy of the rows dead and little else
     but the cache's byte arrays. Left to itself, the collector ran it in the
     middle of the second fit, marking that fit's copy too: 7.0 s of the fit's
-    GC time at 10M packets, 2.8 s this way, for a 0.4 s pause."""
+    GC time at 10M packets, 2.8 s this way, for a pause of 0.4-0.7 s."""
     if _is_local(spark):
         spark.sparkContext._jvm.java.lang.System.gc()
 
