@@ -10,9 +10,8 @@ Writes  staging/zte_tad/ds=<ds>/packets/        clean packets + capture_id, cate
 
 A file is one capture session. A file that cannot be read, lacks a feature
 column, is not directly in a category folder or repeats another file byte
-for byte is
-quarantined with its reason and the rest of the date goes on. Any ``CLASS``
-column is ignored: the label is the category folder.
+for byte is quarantined with its reason and the rest of the date goes on.
+Any ``CLASS`` column is ignored: the label is the category folder.
 """
 
 from __future__ import annotations
