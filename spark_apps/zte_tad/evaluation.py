@@ -8,15 +8,19 @@ Weighted metrics weigh each actual class by its share of the test rows, like
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pyspark.sql import DataFrame
 
 
-def confusion_counts(predictions: DataFrame, actual: str = "category",
-                     predicted: str = "predicted_category") -> dict[tuple[str, str], int]:
+def confusion_counts(predictions: DataFrame, categories: Sequence[str], actual: str = "label",
+                     predicted: str = "prediction") -> dict[tuple[str, str], int]:
+    """``{(actual category, predicted category): rows}``, from the label and
+    prediction indices into ``categories``: counting the indices spares the
+    rows their category names."""
     rows = predictions.groupBy(actual, predicted).count().collect()
-    return {(row[actual], row[predicted]): row["count"] for row in rows}
+    return {(categories[int(row[actual])], categories[int(row[predicted])]): row["count"]
+            for row in rows}
 
 
 def _ratio(numerator: float, denominator: float) -> float:

@@ -22,6 +22,7 @@ from spark_apps.zte_tad.ingest import inspect_file, transform_validate
 from spark_apps.zte_tad.train import (
     ALGORITHMS,
     holdout_captures,
+    predictions_only,
     run_training,
     transform_sample,
     transform_training_rows,
@@ -146,11 +147,10 @@ def test_training_rows_split_by_a_hash_of_the_packet_not_by_row_order(spark):
         return transform_training_rows(packets, ["c", "x"], ["a", "b"], {"3", "4"})
 
     def sides(packets):
-        return sorted((r.category, r.label, tuple(r.features.toArray()), r.random_test,
-                       r.held_out)
+        return sorted((r.label, tuple(r.features.toArray()), r.random_test, r.held_out)
                       for r in rows(packets).collect())
 
-    assert rows(frame).columns == ["category", "label", "features", "random_test", "held_out"]
+    assert rows(frame).columns == ["label", "features", "random_test", "held_out"]
     # The tree takes its number of classes from the label's metadata.
     assert rows(frame).schema["label"].metadata["ml_attr"]["vals"] == ["a", "b"]
     collected = sides(frame)
@@ -158,13 +158,13 @@ def test_training_rows_split_by_a_hash_of_the_packet_not_by_row_order(spark):
     assert collected == sides(frame.orderBy(F.desc("x")).repartition(3))
     test_share = sum(random_test for *_, random_test, _ in collected) / len(collected)
     assert 0.18 < test_share < 0.22, test_share
-    for category, label, (capture, _), _, held_out in collected:
+    for label, (capture, _), _, held_out in collected:
         assert held_out == (capture in (3.0, 4.0))
-        assert label == ["a", "b"].index(category)  # the index of the sorted categories
-        assert category == ("b" if capture % 2 else "a")
+        # The index of the category among the sorted categories.
+        assert label == (1.0 if capture % 2 else 0.0)
     # Both sides of the random split hold rows of every capture.
     for side in (True, False):
-        assert {c for _, _, (c, _), random_test, _ in collected if random_test == side} == {
+        assert {c for _, (c, _), random_test, _ in collected if random_test == side} == {
             float(i) for i in range(7)}
 
 
@@ -221,6 +221,14 @@ def test_run_training_saves_a_model_that_loads_and_classifies(spark, data_dir, a
     predicted = model.transform(transform_features(packets, "flow"))
     assert {(r.category, r.predicted_category) for r in predicted.collect()} == {
         ("Music", "Music"), ("Video", "Video")}
+    # The evaluation's copy of the classifier predicts the same without the
+    # vectors; the saved one still gives them.
+    assert "rawPrediction" in predicted.columns
+    only = predictions_only(model.stages[2]).transform(
+        PipelineModel(model.stages[:2]).transform(transform_features(packets, "flow")))
+    assert only.select("prediction").collect() == predicted.select("prediction").collect()
+    if algorithm != "gbt":  # one-vs-rest predicts from its models' raw vectors
+        assert not {"rawPrediction", "probability"} & set(only.columns)
 
 
 def test_run_training_on_a_set_without_flows_names_the_same_captures(spark, data_dir):
@@ -265,7 +273,7 @@ def test_metrics_equal_sparks_evaluator(spark):
     rows = [(a, p, index[a], index[p]) for (a, p), n in CONFUSION.items() for _ in range(n)]
     predictions = spark.createDataFrame(
         rows, "category STRING, predicted_category STRING, label DOUBLE, prediction DOUBLE")
-    counted = confusion_counts(predictions)
+    counted = confusion_counts(predictions, ["a", "b", "c"])
     assert counted == CONFUSION
     overall, _ = metrics_from_confusion(counted)
     for ours, spark_metric in (("accuracy", "accuracy"),
