@@ -59,7 +59,7 @@ test-fast: setup
 	$(PY) -m pytest -m "not slow"
 
 ## Benchmarks (minutes): bench/results/$(BENCH_NAME).json and bench/README.md.
-## Smaller: make bench BENCH_ARGS="--students-rows 1000000 --traffic-rows 1000000"
+## Smaller: make bench BENCH_ARGS="--students-rows 1000000 --traffic-rows 1000000 --traffic-rounds 1"
 bench: setup
 	$(PY) -m bench.run --name $(or $(BENCH_NAME),latest) $(BENCH_ARGS)
 

@@ -5,12 +5,14 @@ one after the other in this run; wall time and peak memory (RSS: the whole proce
 tree, JVMs included) are measured from outside. Results go to
 ``bench/results/<name>.json`` and the table between the markers of
 ``bench/README.md``. Ratios compare contenders of the same run only.
-Student contenders run in rounds (``--students-rounds``, three by default),
-each round all of them in turn; each one's median round is reported. The
-traffic contenders run once: at 10M packets they take 7-12 minutes together.
+Student and traffic contenders run in rounds (``--students-rounds``,
+``--traffic-rounds``, three by default), each round all of them in turn;
+each one's median round is reported. A traffic round at 10M packets takes
+about 7 minutes.
 
     python -m bench.run [--students-rows 1000000,10000000] [--students-rounds 3]
-        [--traffic-rows 1000000,10000000] [--orchestration-rows 10000000]
+        [--traffic-rows 1000000,10000000] [--traffic-rounds 3]
+        [--orchestration-rows 10000000]
         [--suites students,traffic,orchestration,scaling]
 """
 
@@ -152,33 +154,41 @@ def students_suite(rows: int, rounds: int) -> dict:
     return with_ratios({name: median_run(each) for name, each in runs.items()}, "platform")
 
 
-def traffic_suite(rows: int) -> dict:
+def traffic_suite(rows: int, rounds: int) -> dict:
+    """Every contender once per round, as in the student suite: at 10M packets
+    the seed-style pipeline's wall alone varies by about 3 % run to run."""
     captures = generated("zte_tad", rows)
-    label = f"traffic-{rows}"
-    results = {}
+    runs: dict[str, list[dict]] = {}
+    for round_number in range(1, rounds + 1):
+        label = f"traffic-{rows}-r{round_number}"
+        log(f"{label}: platform (ingest + train)")
+        runs.setdefault("platform", []).append(traffic_platform_run(captures, label))
+        log(f"{label}: seed-style pipeline")
+        runs.setdefault("seed_pipeline", []).append(measure(
+            [PY, "-m", "bench.contenders.traffic_seed", str(captures)],
+            LOG_DIR / f"{label}-seed.log", env=job_env()))
+        log(f"{label}: scikit-learn")
+        runs.setdefault("scikit_learn", []).append(measure(
+            [PY, "-m", "bench.contenders.traffic_sklearn", str(captures)],
+            LOG_DIR / f"{label}-sklearn.log"))
+    return with_ratios({name: median_run(each) for name, each in runs.items()}, "platform")
+
+
+def traffic_platform_run(captures: Path, label: str) -> dict:
+    """The ingest and the training on a fresh landing, with the training's
+    own time and F1 from its evaluation."""
     with tempfile.TemporaryDirectory(prefix="bench-traffic-") as tmp:
         data_dir = Path(tmp)
         land(captures, data_dir / "landing" / "zte_tad" / f"ds={DS}")
-        log(f"{label}: platform (ingest + train)")
         train = job_specs.train_traffic_job(DS, data_dir, "bench", executors=1,
                                             **job_specs.DEFAULT_TRAINING)
-        results["platform"] = run_platform_jobs(
-            [job_specs.ingest_traffic_job(DS, data_dir), train], label)
+        result = run_platform_jobs([job_specs.ingest_traffic_job(DS, data_dir), train], label)
         evaluation = json.loads((data_dir / "staging" / "zte_tad" / f"ds={DS}"
                                  / "bench.evaluation.json").read_text())
-        splits = evaluation["splits"]
-        results["platform"].update(
-            train_seconds=splits["holdout_capture"]["train_seconds"],
-            f1_random=round(splits["random"]["f1"], 4),
-            f1_holdout_capture=round(splits["holdout_capture"]["f1"], 4))
-    log(f"{label}: seed-style pipeline")
-    results["seed_pipeline"] = measure([PY, "-m", "bench.contenders.traffic_seed",
-                                        str(captures)], LOG_DIR / f"{label}-seed.log",
-                                       env=job_env())
-    log(f"{label}: scikit-learn")
-    results["scikit_learn"] = measure([PY, "-m", "bench.contenders.traffic_sklearn",
-                                       str(captures)], LOG_DIR / f"{label}-sklearn.log")
-    return with_ratios(results, "platform")
+    splits = evaluation["splits"]
+    return {**result, "train_seconds": splits["holdout_capture"]["train_seconds"],
+            "f1_random": round(splits["random"]["f1"], 4),
+            "f1_holdout_capture": round(splits["holdout_capture"]["f1"], 4)}
 
 
 TASK_EDGE = re.compile(r"^(\S+)Z .*\[DAG TEST\] (starting|end task) task_id=(\w+)")
@@ -313,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="student runs per contender and size, interleaved; the "
                              "median is reported")
     parser.add_argument("--traffic-rows", type=sizes, default=[1_000_000, 10_000_000])
+    parser.add_argument("--traffic-rounds", type=rounds, default=3,
+                        help="traffic runs per contender and size, interleaved; the "
+                             "median is reported")
     parser.add_argument("--orchestration-rows", type=sizes, default=[10_000_000],
                         help="generated date sizes run under dags test besides the sample")
     parser.add_argument("--scaling-rows", type=int, default=1_000_000)
@@ -326,7 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         report["suites"]["students"] = {str(n): students_suite(n, args.students_rounds)
                                        for n in args.students_rows}
     if "traffic" in suites:
-        report["suites"]["traffic"] = {str(n): traffic_suite(n) for n in args.traffic_rows}
+        report["suites"]["traffic"] = {
+            str(n): traffic_suite(n, args.traffic_rounds) for n in args.traffic_rows}
     if "orchestration" in suites:
         report["suites"]["orchestration"] = orchestration_suite(args.orchestration_rows)
     if "scaling" in suites:

@@ -51,11 +51,12 @@ def render(report: dict) -> str:
     if "traffic" in suites:
         lines += ["### Traffic training", ""]
         lines += _table(
-            ["rows", "contender", "wall s", "train s", "F1 random", "F1 held-out captures",
-             "peak memory MiB, RSS", "wall x", "memory x"],
-            [[int(rows), name, r["wall_seconds"], r.get("train_seconds"), r.get("f1_random"),
-              r.get("f1_holdout_capture"), r["peak_memory_mib"], r["wall_vs_platform"],
-              r["memory_vs_platform"]]
+            ["rows", "contender", "wall s (median)", "every round s", "train s",
+             "F1 random", "F1 held-out captures", "peak memory MiB, RSS (median round)",
+             "wall x", "memory x"],
+            [[int(rows), name, r["wall_seconds"], _walls(r), r.get("train_seconds"),
+              r.get("f1_random"), r.get("f1_holdout_capture"), r["peak_memory_mib"],
+              r["wall_vs_platform"], r["memory_vs_platform"]]
              for rows, contenders in suites["traffic"].items()
              for name, r in contenders.items()]) + [""]
     if "orchestration" in suites:

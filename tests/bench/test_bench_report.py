@@ -77,3 +77,22 @@ def test_orchestration_table_has_a_row_per_dag_and_input():
     table = render(report)
     assert "| students_nightly | committed sample | 50.0 | 40.0 | 10.0 | 0.2 |" in table
     assert "| students_nightly | 10,000,000 generated rows | 50.0 | 40.0 | 10.0 | 0.2 |" in table
+
+
+def test_traffic_rows_show_every_rounds_wall_and_the_median_rounds_f1():
+    def run(wall, f1):
+        return {"wall_seconds": wall, "peak_memory_mib": 5000, "train_seconds": 9.0,
+                "f1_random": f1, "f1_holdout_capture": f1}
+
+    report = {"name": "t", "date": "2026-11-25", "bench_seconds": 1.0,
+              "machine": {"cpus": 2, "memory_gib": 24, "python": "3.11.7", "java": "17"},
+              "suites": {"traffic": {"10000000": with_ratios({
+                  "platform": median_run([run(76.0, 0.6), run(74.0, 0.6), run(75.0, 0.6)]),
+                  "seed_pipeline": median_run([{"wall_seconds": 225.0,
+                                                "peak_memory_mib": 3000}] * 3)},
+                  "platform")}}}
+    table = render(report)
+    assert ("| 10,000,000 | platform | 75.0 | 76.0, 74.0, 75.0 | 9.0 | 0.6 | 0.6 | 5,000 "
+            "| 1.0 | 1.0 |") in table
+    assert ("| 10,000,000 | seed_pipeline | 225.0 | 225.0, 225.0, 225.0 | - | - | - | 3,000 "
+            "| 3.0 | 0.6 |") in table
