@@ -51,7 +51,7 @@ def render(report: dict) -> str:
     if "traffic" in suites:
         lines += ["### Traffic training", ""]
         lines += _table(
-            ["rows", "contender", "wall s (median)", "every round s", "train s",
+            ["rows", "contender", "wall s (median)", "every round s", "train s (median round)",
              "F1 random", "F1 held-out captures", "peak memory MiB, RSS (median round)",
              "wall x", "memory x"],
             [[int(rows), name, r["wall_seconds"], _walls(r), r.get("train_seconds"),

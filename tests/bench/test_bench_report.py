@@ -79,20 +79,23 @@ def test_orchestration_table_has_a_row_per_dag_and_input():
     assert "| students_nightly | 10,000,000 generated rows | 50.0 | 40.0 | 10.0 | 0.2 |" in table
 
 
-def test_traffic_rows_show_every_rounds_wall_and_the_median_rounds_f1():
-    def run(wall, f1):
-        return {"wall_seconds": wall, "peak_memory_mib": 5000, "train_seconds": 9.0,
-                "f1_random": f1, "f1_holdout_capture": f1}
+def test_traffic_rows_show_every_rounds_wall_and_the_median_rounds_figures():
+    def run(wall, train, f1, memory):
+        return {"wall_seconds": wall, "peak_memory_mib": memory, "train_seconds": train,
+                "f1_random": f1, "f1_holdout_capture": round(f1 - 0.1, 2)}
 
     report = {"name": "t", "date": "2026-11-25", "bench_seconds": 1.0,
               "machine": {"cpus": 2, "memory_gib": 24, "python": "3.11.7", "java": "17"},
               "suites": {"traffic": {"10000000": with_ratios({
-                  "platform": median_run([run(76.0, 0.6), run(74.0, 0.6), run(75.0, 0.6)]),
-                  "seed_pipeline": median_run([{"wall_seconds": 225.0,
-                                                "peak_memory_mib": 3000}] * 3)},
+                  "platform": median_run([run(76.0, 8.0, 0.61, 5100), run(74.0, 9.0, 0.62, 5000),
+                                          run(75.0, 10.0, 0.63, 5200)]),
+                  "seed_pipeline": median_run([
+                      {"wall_seconds": wall, "peak_memory_mib": 1600, "train_seconds": 115.0,
+                       "f1_random": 0.5} for wall in (230.0, 225.0, 220.0)])},
                   "platform")}}}
     table = render(report)
-    assert ("| 10,000,000 | platform | 75.0 | 76.0, 74.0, 75.0 | 9.0 | 0.6 | 0.6 | 5,000 "
+    # The median round's own figures, not the fastest round's.
+    assert ("| 10,000,000 | platform | 75.0 | 76.0, 74.0, 75.0 | 10.0 | 0.63 | 0.53 | 5,200 "
             "| 1.0 | 1.0 |") in table
-    assert ("| 10,000,000 | seed_pipeline | 225.0 | 225.0, 225.0, 225.0 | - | - | - | 3,000 "
-            "| 3.0 | 0.6 |") in table
+    assert ("| 10,000,000 | seed_pipeline | 225.0 | 230.0, 225.0, 220.0 | 115.0 | 0.5 | - "
+            "| 1,600 | 3.0 | 0.31 |") in table
