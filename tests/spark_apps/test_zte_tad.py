@@ -216,6 +216,10 @@ def test_run_training_saves_a_model_that_loads_and_classifies(spark, data_dir, a
     assert evaluation["splits"]["holdout_capture"]["test_rows"] == 80
     # Servers tell the categories apart: a held-out capture is still classified.
     assert evaluation["splits"]["holdout_capture"]["f1"] == 1.0
+    assert evaluation["splits"]["holdout_capture"]["confusion"] == [
+        ["Music", "Music", 40], ["Video", "Video", 40]]
+    assert [row["category"] for row in evaluation["splits"]["random"]["per_class"]] == [
+        "Music", "Video"]
     model = PipelineModel.load(
         str(data_dir / "models" / "zte_tad" / f"v-{algorithm}" / "pipeline"))
     predicted = model.transform(transform_features(packets, "flow"))
@@ -269,11 +273,11 @@ def test_metrics_from_a_known_confusion_matrix():
 
 def test_metrics_equal_sparks_evaluator(spark):
     """One confusion matrix gives what the seed's four evaluator passes gave."""
-    index = {"a": 0.0, "b": 1.0, "c": 2.0}
-    rows = [(a, p, index[a], index[p]) for (a, p), n in CONFUSION.items() for _ in range(n)]
-    predictions = spark.createDataFrame(
-        rows, "category STRING, predicted_category STRING, label DOUBLE, prediction DOUBLE")
-    counted = confusion_counts(predictions, ["a", "b", "c"])
+    categories = ["a", "b", "c"]
+    rows = [(float(categories.index(a)), float(categories.index(p)))
+            for (a, p), n in CONFUSION.items() for _ in range(n)]
+    predictions = spark.createDataFrame(rows, "label DOUBLE, prediction DOUBLE")
+    counted = confusion_counts(predictions, categories)
     assert counted == CONFUSION
     overall, _ = metrics_from_confusion(counted)
     for ours, spark_metric in (("accuracy", "accuracy"),
