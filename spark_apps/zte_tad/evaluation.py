@@ -13,13 +13,13 @@ from collections.abc import Mapping, Sequence
 from pyspark.sql import DataFrame
 
 
-def confusion_counts(predictions: DataFrame, categories: Sequence[str], actual: str = "label",
-                     predicted: str = "prediction") -> dict[tuple[str, str], int]:
-    """``{(actual category, predicted category): rows}``, from the label and
-    prediction indices into ``categories``: counting the indices spares the
-    rows their category names."""
-    rows = predictions.groupBy(actual, predicted).count().collect()
-    return {(categories[int(row[actual])], categories[int(row[predicted])]): row["count"]
+def confusion_counts(predictions: DataFrame,
+                     categories: Sequence[str]) -> dict[tuple[str, str], int]:
+    """``{(actual category, predicted category): rows}``, from the ``label`` and
+    ``prediction`` indices into ``categories``: counting the indices spares
+    the rows their category names."""
+    rows = predictions.groupBy("label", "prediction").count().collect()
+    return {(categories[int(row.label)], categories[int(row.prediction)]): row["count"]
             for row in rows}
 
 

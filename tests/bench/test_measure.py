@@ -24,6 +24,7 @@ def _tree_memory_once_both_run(code: str) -> tuple[int, int]:
         deadline = time.monotonic() + 20
         while not process.children() and time.monotonic() < deadline:
             time.sleep(0.05)
+        assert process.children(), "the child never started: nothing to measure"
         time.sleep(0.5)  # the child has started (or exec'd)
         return _tree_memory(process), process.memory_info().rss
     finally:
