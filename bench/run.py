@@ -12,8 +12,8 @@ about 7 minutes.
 
     python -m bench.run [--students-rows 1000000,10000000] [--students-rounds 3]
         [--traffic-rows 1000000,10000000] [--traffic-rounds 3]
-        [--orchestration-rows 10000000]
-        [--suites students,traffic,orchestration,scaling]
+        [--orchestration-rows 10000000] [--scheduled-rounds 3]
+        [--suites students,traffic,orchestration,scheduled,scaling]
 """
 
 from __future__ import annotations
@@ -317,7 +317,7 @@ def rounds(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--name", default="latest")
-    parser.add_argument("--suites", default="students,traffic,orchestration,scaling")
+    parser.add_argument("--suites", default="students,traffic,orchestration,scheduled,scaling")
     parser.add_argument("--students-rows", type=sizes, default=[1_000_000, 10_000_000])
     parser.add_argument("--students-rounds", type=rounds, default=3,
                         help="student runs per contender and size, interleaved; the "
@@ -328,6 +328,9 @@ def main(argv: list[str] | None = None) -> int:
                              "median is reported")
     parser.add_argument("--orchestration-rows", type=sizes, default=[10_000_000],
                         help="generated date sizes run under dags test besides the sample")
+    parser.add_argument("--scheduled-rounds", type=rounds, default=3,
+                        help="dates each nightly DAG runs under the scheduler; the "
+                             "median is reported")
     parser.add_argument("--scaling-rows", type=int, default=1_000_000)
     args = parser.parse_args(argv)
     suites = args.suites.split(",")
@@ -343,6 +346,10 @@ def main(argv: list[str] | None = None) -> int:
             str(n): traffic_suite(n, args.traffic_rounds) for n in args.traffic_rows}
     if "orchestration" in suites:
         report["suites"]["orchestration"] = orchestration_suite(args.orchestration_rows)
+    if "scheduled" in suites:
+        from bench.scheduled import scheduled_suite  # it builds on this module
+
+        report["suites"]["scheduled"] = scheduled_suite(args.scheduled_rounds)
     if "scaling" in suites:
         report["suites"]["scaling"] = {str(args.scaling_rows): scaling_suite(args.scaling_rows)}
     report["bench_seconds"] = round(time.perf_counter() - started, 1)

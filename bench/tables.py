@@ -71,6 +71,23 @@ def render(report: dict) -> str:
               else f"{run['rows']:,} generated rows", run["wall_seconds"],
               run["spark_jobs_seconds"], run["overhead_seconds"], run["overhead_share"]]
              for run in o["runs"]]) + [""]
+    if "scheduled" in suites:
+        lines += ["### Scheduled runs (scheduler, LocalExecutor, SQLite metadata)", "",
+                  "Each nightly DAG on its committed sample, one new date a round, "
+                  "against the same Spark jobs by spark-submit alone (their median round). "
+                  "Wall: from the run's queueing to its end.", ""]
+        lines += _table(
+            ["DAG", "round", "wall s", "Spark tasks s", "other tasks s", "between tasks s",
+             "bare spark-submits s", "overhead s", "overhead share"],
+            [[dag_id, run["round"], run["wall_seconds"], run["spark_tasks_seconds"],
+              run["other_tasks_seconds"], run["between_tasks_seconds"],
+              s["bare_spark_submits"]["wall_seconds"], run["overhead_seconds"],
+              run["overhead_share"]]
+             for dag_id, s in suites["scheduled"].items() for run in s["runs"]]) + [""]
+        lines += ["Median run: " + "; ".join(
+            f"{dag_id} {s['median_run']['overhead_share']:.1%} "
+            f"({s['median_run']['overhead_seconds']} s of {s['median_run']['wall_seconds']} s)"
+            for dag_id, s in suites["scheduled"].items()) + ".", ""]
     if "scaling" in suites:
         lines += ["### Scaling on the local standalone cluster (executors of one core)", ""]
         for rows, s in suites["scaling"].items():
