@@ -20,6 +20,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from dataplatform.local_airflow import SCHEDULER_SETTINGS
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -139,6 +141,7 @@ class AirflowDeployment:
         self.home = root / "home"
         api_port = free_port()
         self.env = {
+            **SCHEDULER_SETTINGS,  # the platform's, unless ``env`` says otherwise
             **env,
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,

@@ -237,6 +237,14 @@ def test_airflow_runs_as_separate_services_on_the_local_executor():
     assert "airflow db migrate" in " ".join(SERVICES["airflow-init"]["command"])
 
 
+def test_scheduler_runs_with_the_platforms_settings():
+    from dataplatform.local_airflow import SCHEDULER_SETTINGS
+
+    for name, svc in airflow_services().items():
+        env = environment(svc)
+        assert {key: env.get(key) for key in SCHEDULER_SETTINGS} == SCHEDULER_SETTINGS, name
+
+
 def test_spark_driver_and_executors_see_the_data_at_one_path():
     for name in [*airflow_services(), "spark-worker"]:
         assert ("./data", DATA_MOUNT) in set(mounts(SERVICES[name])), name
