@@ -25,7 +25,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,6 +35,7 @@ import psutil
 from dataplatform import job_specs
 from dataplatform.dag_parse import measure_in_fresh_interpreter
 from dataplatform.local_airflow import local_airflow_env, migrate_metadata_db
+from dataplatform.local_deployment import free_port
 from dataplatform.settings import REPO_ROOT
 from dataplatform.spark_class_archive import existing_archive
 from dataplatform.spark_jobs import (
@@ -196,6 +196,14 @@ SPARK_TASKS = {"students_nightly": ("clean_and_compute_statistics",),
                "zte_tad_training": ("ingest_traffic", "train_traffic")}
 
 
+def bench_airflow_env(airflow_home: Path, data_dir: Path) -> dict[str, str]:
+    """The embedded defaults, whatever the shell sets: a PLATFORM_* variable
+    could point the runs at another warehouse, webhook or Spark runner."""
+    base = {name: value for name, value in os.environ.items()
+            if not name.startswith("PLATFORM_")}
+    return {**local_airflow_env(airflow_home, base), "PLATFORM_DATA_DIR": str(data_dir)}
+
+
 def task_seconds(log_text: str) -> dict[str, float]:
     """Each task's wall time, from `airflow dags test`'s start and end lines."""
     started, seconds = {}, {}
@@ -232,8 +240,7 @@ def orchestration_suite(rows: list[int]) -> dict:
                                           for f, s in parse["files"].items()},
                "runs": []}
     with tempfile.TemporaryDirectory(prefix="bench-airflow-") as tmp:
-        env = local_airflow_env(Path(tmp) / "airflow")
-        env["PLATFORM_DATA_DIR"] = str(Path(tmp) / "data")
+        env = bench_airflow_env(Path(tmp) / "airflow", Path(tmp) / "data")
         migrate_metadata_db(env)
         for dag_id, dataset in (("students_nightly", "students"),
                                 ("zte_tad_training", "zte_tad")):
@@ -248,12 +255,6 @@ def orchestration_suite(rows: list[int]) -> dict:
                 results["runs"].append({"dag_id": dag_id, "rows": size, "ds": ds, **dags_test(
                     dag_id, ds, env, f"{dag_id}-{size}")})
     return results
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def scaling_suite(rows: int) -> dict:
@@ -347,7 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     if "orchestration" in suites:
         report["suites"]["orchestration"] = orchestration_suite(args.orchestration_rows)
     if "scheduled" in suites:
-        from bench.scheduled import scheduled_suite  # it builds on this module
+        # Imported here: bench.scheduled imports this module.
+        from bench.scheduled import scheduled_suite
 
         report["suites"]["scheduled"] = scheduled_suite(args.scheduled_rounds)
     if "scaling" in suites:

@@ -21,14 +21,23 @@ import time
 from pathlib import Path
 
 from dataplatform import job_specs
-from dataplatform.local_airflow import local_airflow_env
 from dataplatform.local_deployment import AirflowDeployment
 from dataplatform.settings import REPO_ROOT
 
-from bench.run import DS, LOG_DIR, land, log, median_run, run_platform_jobs
+from bench.run import (
+    DS,
+    LOG_DIR,
+    SPARK_TASKS,
+    bench_airflow_env,
+    land,
+    log,
+    median_run,
+    run_platform_jobs,
+)
 
 NIGHTLY_DAGS = {"students_nightly": "students", "zte_tad_training": "zte_tad"}
 RUN_TIMEOUT = 600
+POLL_SECONDS = 1.0  # the run's end is Airflow's record: polling sooner measures nothing
 
 
 def spark_jobs(dag_id: str, ds: str, data_dir: Path) -> list:
@@ -79,13 +88,21 @@ def stamp(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text)
 
 
-def run_figures(dag_run: dict, task_instances: list[dict], spark_tasks: set[str]) -> dict:
+class RunFailed(RuntimeError):
+    pass
+
+
+def run_figures(dag_run: dict, task_instances: list[dict], spark_tasks: tuple[str, ...]) -> dict:
     """A finished run's wall and where it went, from the REST API's records."""
+    if dag_run["state"] != "success":
+        states = {ti["task_id"]: ti["state"] for ti in task_instances}
+        raise RunFailed(f"{dag_run['dag_id']} {dag_run['dag_run_id']} ended "
+                        f"{dag_run['state']}; its tasks: {states}")
     wall = (stamp(dag_run["end_date"]) - stamp(dag_run["queued_at"])).total_seconds()
     tasks = {ti["task_id"]: (stamp(ti["start_date"]), stamp(ti["end_date"]))
              for ti in task_instances if ti["start_date"] and ti["end_date"]}
     seconds = {task: (end - start).total_seconds() for task, (start, end) in tasks.items()}
-    return {"state": dag_run["state"], "wall_seconds": round(wall, 2),
+    return {"wall_seconds": round(wall, 2),
             "spark_tasks_seconds": round(sum(seconds[t] for t in spark_tasks), 2),
             "other_tasks_seconds": round(sum(s for t, s in seconds.items()
                                              if t not in spark_tasks), 2),
@@ -96,69 +113,70 @@ def run_figures(dag_run: dict, task_instances: list[dict], spark_tasks: set[str]
 
 
 class ScheduledRuns:
-    """One deployment for the whole suite: its first run pays a cold start,
-    as a deployment's first night does; the median round is reported."""
+    """One deployment for the whole suite, driven through the REST API as a
+    user would: its first run pays a cold start, as a deployment's first
+    night does; the median round is reported."""
 
     def __init__(self, root: Path):
         self.data_dir = root / "data"
-        env = {**local_airflow_env(root / "airflow" / "home"),
-               "PLATFORM_DATA_DIR": str(self.data_dir),
+        env = {**bench_airflow_env(root / "airflow" / "home", self.data_dir),
                # Only the runs triggered here: no run of today's date, which has no input.
                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"}
         self.deployment = AirflowDeployment(root / "airflow", env,
-                                            f"sqlite:///{root / 'airflow.db'}")
+                                            env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"],
+                                            api_role="user")
 
     def start(self) -> None:
         self.deployment.start()
         self.token = self.deployment.api.token()
         for dag_id in NIGHTLY_DAGS:
             self.wait_until_parsed(dag_id)
-            unpaused = self.deployment.airflow("dags", "unpause", dag_id)
-            if unpaused.returncode != 0:
-                raise RuntimeError(f"unpausing {dag_id} failed:\n{unpaused.stderr[-2000:]}")
+            self.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
 
-    def api(self, path: str) -> tuple[int, dict]:
-        status, body = self.deployment.api.get(f"/api/v2{path}", self.token)
-        return status, json.loads(body) if status == 200 else {}
+    def api(self, method: str, path: str, body: dict | None = None,
+            expected: tuple[int, ...] = (200,)) -> dict:
+        status, answer = self.deployment.api.request(method, f"/api/v2{path}", self.token, body)
+        if status not in expected:
+            raise RuntimeError(f"{method} {path} answered {status}: {answer[:2000]!r}")
+        return json.loads(answer) if status == 200 else {}
 
     def wait_until_parsed(self, dag_id: str, timeout: float = 180) -> None:
         deadline = time.monotonic() + timeout
-        while self.api(f"/dags/{dag_id}")[0] != 200:
+        while not self.api("GET", f"/dags/{dag_id}", expected=(200, 404)):
+            self.deployment.check_running()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the dag-processor did not parse {dag_id} in {timeout:.0f}s")
-            time.sleep(0.5)
+            time.sleep(POLL_SECONDS)
 
     def run(self, dag_id: str, ds: str) -> dict:
         """Trigger ``dag_id`` for ``ds`` with its sample landed; its figures once it ends."""
         dataset = NIGHTLY_DAGS[dag_id]
         land(sample(dataset), self.data_dir / "landing" / dataset / f"ds={ds}")
         run_id = f"bench__{ds}"
-        triggered = self.deployment.airflow("dags", "trigger", dag_id, "--run-id", run_id,
-                                            "--logical-date", f"{ds}T00:00:00+00:00")
-        if triggered.returncode != 0:
-            raise RuntimeError(f"triggering {dag_id} failed:\n{triggered.stderr[-2000:]}")
+        self.api("POST", f"/dags/{dag_id}/dagRuns",
+                 {"dag_run_id": run_id, "logical_date": f"{ds}T00:00:00Z"})
         deadline = time.monotonic() + RUN_TIMEOUT
         while True:
-            _, dag_run = self.api(f"/dags/{dag_id}/dagRuns/{run_id}")
-            if dag_run.get("state") in ("success", "failed"):
+            dag_run = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+            if dag_run["state"] in ("success", "failed"):
                 break
+            self.deployment.check_running()
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{dag_id} {run_id} did not end in {RUN_TIMEOUT}s")
-            time.sleep(0.5)
-        _, listing = self.api(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
-        figures = run_figures(dag_run, listing["task_instances"],
-                              set(job.task_id for job in spark_jobs(dag_id, ds, self.data_dir)))
-        if figures["state"] != "success":
-            raise RuntimeError(f"{dag_id} {run_id} ended {figures['state']}: "
-                               f"{figures['task_seconds']}")
-        return figures
+            time.sleep(POLL_SECONDS)
+        listing = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+        return run_figures(dag_run, listing["task_instances"], SPARK_TASKS[dag_id])
 
-    def keep_logs(self, target: Path) -> None:
-        shutil.rmtree(target, ignore_errors=True)
-        for path in self.deployment.logs():
-            copy = target / path.relative_to(self.deployment.root)
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, copy)
+    def stop(self, keep_logs_in: Path) -> None:
+        """Stop every component, then keep what each logged (the folder goes)."""
+        try:
+            self.deployment.stop()
+        finally:
+            shutil.rmtree(keep_logs_in, ignore_errors=True)
+            for path in self.deployment.logs():
+                copy = keep_logs_in / path.relative_to(self.deployment.root)
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, copy)
 
 
 def with_overhead(run: dict, bare_wall: float) -> dict:
@@ -186,7 +204,6 @@ def scheduled_suite(rounds: int) -> dict:
                         {"round": round_number, "ds": ds, **run},
                         bare[dag_id]["wall_seconds"]))
         finally:
-            scheduled.keep_logs(LOG_DIR / "scheduled")
-            scheduled.deployment.stop()
+            scheduled.stop(keep_logs_in=LOG_DIR / "scheduled")
     return {dag_id: {"bare_spark_submits": bare[dag_id], "runs": runs[dag_id],
                      "median_run": median_run(runs[dag_id])} for dag_id in NIGHTLY_DAGS}

@@ -78,7 +78,7 @@ def render(report: dict) -> str:
                   "Wall: from the run's queueing to its end.", ""]
         lines += _table(
             ["DAG", "round", "wall s", "Spark tasks s", "other tasks s", "between tasks s",
-             "bare spark-submits s", "overhead s", "overhead share"],
+             "bare spark-submits s", "overhead: wall - bare s", "overhead share of the wall"],
             [[dag_id, run["round"], run["wall_seconds"], run["spark_tasks_seconds"],
               run["other_tasks_seconds"], run["between_tasks_seconds"],
               s["bare_spark_submits"]["wall_seconds"], run["overhead_seconds"],

@@ -89,11 +89,13 @@ class HttpServer:
 
 
 class ApiServer(HttpServer):
-    """``airflow api-server`` on a free port, with one viewer whose password is random."""
+    """``airflow api-server`` on a free port, with one user whose password is
+    random: a viewer unless another role is asked for (``user`` may trigger)."""
 
-    def __init__(self, root: Path, env: dict[str, str]):
+    def __init__(self, root: Path, env: dict[str, str], role: str = "viewer"):
         super().__init__(root)
-        self.user = "viewer"
+        self.user = role
+        self.role = role
         self.password = secrets.token_urlsafe(24)
         self.env = env
 
@@ -103,7 +105,7 @@ class ApiServer(HttpServer):
         passwords.touch(mode=0o600)
         passwords.write_text(json.dumps({self.user: self.password}))
         env = {**self.env,
-               "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.user}:viewer",
+               "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{self.user}:{self.role}",
                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
                "AIRFLOW__API__BASE_URL": self.url}
         self.spawn([sys.executable, "-m", "airflow", "api-server", "--host", "127.0.0.1",
@@ -119,8 +121,18 @@ class ApiServer(HttpServer):
             return json.load(response)["access_token"]
 
     def get(self, path: str, token: str | None = None) -> tuple[int, bytes]:
+        return self.request("GET", path, token)
+
+    def request(self, method: str, path: str, token: str | None = None,
+                body: dict | None = None) -> tuple[int, bytes]:
+        """The status and body of one call; an HTTP error is an answer, not an exception."""
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        request = urllib.request.Request(f"{self.url}{path}", headers=headers)
+        data = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            data = json.dumps(body).encode()
+        request = urllib.request.Request(f"{self.url}{path}", method=method, headers=headers,
+                                         data=data)
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return response.status, response.read()
@@ -136,7 +148,8 @@ class AirflowDeployment:
     Every process logs under ``root``; task logs go to ``root/home/logs``.
     """
 
-    def __init__(self, root: Path, env: dict[str, str], metadata_url: str):
+    def __init__(self, root: Path, env: dict[str, str], metadata_url: str,
+                 api_role: str = "viewer"):
         self.root = root
         self.home = root / "home"
         api_port = free_port()
@@ -153,10 +166,10 @@ class AirflowDeployment:
             # Seconds, not minutes, between the scheduler's and processor's rounds.
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            # The DAG files do not change during a test: parse them rarely.
+            # The DAG files do not change while a deployment runs here: parse them rarely.
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "300",
         }
-        self.api = ApiServer(root, self.env)
+        self.api = ApiServer(root, self.env, api_role)
         self.api.port = api_port
         self.processes: list[subprocess.Popen] = []
 
@@ -175,6 +188,15 @@ class AirflowDeployment:
                 self.processes.append(subprocess.Popen(
                     [sys.executable, "-m", "airflow", component], env=self.env,
                     stdout=output, stderr=subprocess.STDOUT, start_new_session=True))
+
+    def check_running(self) -> None:
+        """Raise, with its log's end, if a component has exited."""
+        for process in [*self.processes, self.api.process]:
+            if process is not None and process.poll() is not None:
+                name = " ".join(process.args[2:4])
+                log = self.root / f"{process.args[3]}.log"
+                tail = log.read_text()[-3000:] if log.exists() else ""
+                raise RuntimeError(f"{name} exited with {process.returncode}:\n{tail}")
 
     def logs(self) -> list[Path]:
         """Every log this deployment wrote: its processes', every task try's and

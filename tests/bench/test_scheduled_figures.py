@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from bench.run import median_run
-from bench.scheduled import busy_seconds, run_figures, with_overhead
+from bench.scheduled import RunFailed, busy_seconds, run_figures, with_overhead
 from bench.tables import render
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -29,20 +31,34 @@ def test_parallel_tasks_count_once_and_gaps_not_at_all():
 
 
 def test_run_figures_split_the_wall_into_spark_other_tasks_and_turns_between():
-    dag_run = {"state": "success", "queued_at": at(0), "end_date": at(20)}
+    dag_run = {"dag_id": "zte_tad_training", "dag_run_id": "r", "state": "success",
+               "queued_at": at(0), "end_date": at(21)}
     tis = [task("resolve_partition", 0.5, 1.0),
            task("ingest_traffic", 1.5, 8.5),
-           task("plan_model_version", 2.0, 2.5),  # beside the ingest: no wall of its own
-           task("train_traffic", 9.0, 18.0),
-           task("publish", 18.5, 19.5),
-           {"task_id": "skipped", "start_date": None, "end_date": None}]
-    figures = run_figures(dag_run, tis, {"ingest_traffic", "train_traffic"})
-    assert figures["wall_seconds"] == 20.0
+           task("quality_gate", 9.0, 9.2),
+           task("plan_model_version", 9.5, 9.6),
+           task("train_traffic", 10.0, 19.0),
+           task("promote_model", 19.5, 19.7),
+           task("publish", 20.0, 20.6)]
+    figures = run_figures(dag_run, tis, ("ingest_traffic", "train_traffic"))
+    assert figures["wall_seconds"] == 21.0
     assert figures["spark_tasks_seconds"] == 16.0
-    assert figures["other_tasks_seconds"] == 2.0
-    assert figures["between_tasks_seconds"] == 2.5  # 20 - (0.5 + 7 + 9 + 1)
-    assert list(figures["task_seconds"]) == ["resolve_partition", "ingest_traffic",
-                                             "plan_model_version", "train_traffic", "publish"]
+    assert figures["other_tasks_seconds"] == 1.6
+    assert figures["between_tasks_seconds"] == 3.4  # 21 - 16 - 1.6
+    assert list(figures["task_seconds"]) == [
+        "resolve_partition", "ingest_traffic", "quality_gate", "plan_model_version",
+        "train_traffic", "promote_model", "publish"]
+
+
+def test_a_failed_run_is_an_error_naming_each_tasks_state():
+    dag_run = {"dag_id": "zte_tad_training", "dag_run_id": "bench__2026-01-01",
+               "state": "failed", "queued_at": at(0), "end_date": at(9)}
+    tis = [{**task("ingest_traffic", 1.0, 8.0), "state": "failed"},
+           {"task_id": "train_traffic", "start_date": None, "end_date": None,
+            "state": "upstream_failed"}]
+    with pytest.raises(RunFailed, match="bench__2026-01-01 ended failed.*"
+                                        "'train_traffic': 'upstream_failed'"):
+        run_figures(dag_run, tis, ("ingest_traffic", "train_traffic"))
 
 
 def test_overhead_is_what_the_run_took_beyond_the_bare_submits():
