@@ -27,15 +27,16 @@ SPARK_STANDALONE_CONNECTION = {"conn_type": "spark", "host": "spark://127.0.0.1"
 
 
 # The scheduler's settings on every deployment of the platform: the embedded
-# defaults here, docker-compose.yaml and the test deployments (a test checks
-# that compose carries them). Measured on the samples (bench/README.md,
-# Scheduled runs):
+# defaults here, docker-compose.yaml, the Helm values and the deployments of
+# the tests and the bench (tests check compose and Helm carry them). Measured
+# on the samples (bench/README.md, Scheduled runs):
 # - Each task process is forked from a LocalExecutor worker and imports its
 #   DAG file. With the default start method (fork from the scheduler) that
 #   import is the Spark provider's, which pulls in the Kubernetes clients:
 #   about 0.4 s of every task (a `quality_gate` took 0.5 s, now 0.15 s).
 #   Workers forked from a forkserver that imported it once start each task
-#   with it loaded.
+#   with it loaded. The price: the forkserver, a process holding Airflow and
+#   the providers, and workers started one at a time as tasks come.
 # - The scheduler sleeps when a loop found nothing to do, and a task's end
 #   waits for the next loop to queue its successor: 0.5 s, not 1 s, between
 #   loops took 1-3 s off each sample run, and the Spark tasks were no slower.
@@ -46,7 +47,8 @@ SCHEDULER_SETTINGS = {
         "airflow.sdk.execution_time.supervisor",
         "airflow.sdk.execution_time.task_runner",
         "airflow.dag_processing.dagbag",
-        # Each runner's operator (dataplatform.spark_jobs); one not installed is skipped.
+        # Each runner's operator (dataplatform.spark_jobs). The forkserver skips
+        # a module whose import raises ImportError: a test imports every one.
         "airflow.providers.apache.spark.operators.spark_submit",
         "airflow.providers.cncf.kubernetes.operators.pod",
         "airflow.providers.cncf.kubernetes.operators.spark_kubernetes",

@@ -237,7 +237,7 @@ def test_airflow_runs_as_separate_services_on_the_local_executor():
     assert "airflow db migrate" in " ".join(SERVICES["airflow-init"]["command"])
 
 
-def test_scheduler_runs_with_the_platforms_settings():
+def test_airflow_services_carry_the_platforms_scheduler_settings():
     from dataplatform.local_airflow import SCHEDULER_SETTINGS
 
     for name, svc in airflow_services().items():

@@ -257,3 +257,17 @@ def test_every_secret_referred_to_has_its_create_command_in_the_readme():
     readme = (K8S_DIR / "README.md").read_text()
     documented = set(re.findall(r"create secret generic ([a-z0-9-]+)", readme))
     assert referred - documented == set()
+
+
+def test_helm_scheduler_runs_with_the_platforms_scheduler_settings():
+    from dataplatform.local_airflow import SCHEDULER_SETTINGS
+
+    def normalised(options: dict) -> dict:  # Airflow strips each preloaded name
+        return {name: ",".join(part.strip() for part in str(value).split(","))
+                for name, value in options.items()}
+
+    prefix = "AIRFLOW__SCHEDULER__"
+    assert all(name.startswith(prefix) for name in SCHEDULER_SETTINGS)
+    expected = {name.removeprefix(prefix).lower(): value
+                for name, value in SCHEDULER_SETTINGS.items()}
+    assert normalised(VALUES["config"]["scheduler"]) == expected

@@ -325,6 +325,14 @@ def test_two_dates_ran_at_once(scenario):
     # ...and each date's rows are its own input's (checked above per date).
 
 
+def test_tasks_ran_from_workers_of_a_forkserver_that_preloaded_the_operators(scenario):
+    # Every run above went through these workers (SCHEDULER_SETTINGS).
+    log = (scenario.deployment.root / "scheduler.log").read_text()
+    assert "Set multiprocessing start method to 'forkserver' for scheduler" in log
+    preload = re.search(r"Set forkserver preload modules for scheduler: \[(.*)\]", log)
+    assert preload and "'airflow.providers.apache.spark.operators.spark_submit'" in preload[1]
+
+
 # ----------------------------------------------------------------- alerts and deadlines
 
 
