@@ -97,6 +97,17 @@ def land(source: Path, landing: Path) -> None:
         os.link(source, landing / source.name)
 
 
+def nightly_spark_jobs(dag_id: str, ds: str, data_dir: Path) -> list[SparkJob]:
+    """The Spark jobs of one run of a nightly DAG, with its default params."""
+    if dag_id == "students_nightly":
+        return [job_specs.clean_and_compute_statistics_job(ds, data_dir)]
+    if dag_id == "zte_tad_training":
+        return [job_specs.ingest_traffic_job(ds, data_dir),
+                job_specs.train_traffic_job(ds, data_dir, "bench", executors=1,
+                                            **job_specs.DEFAULT_TRAINING)]
+    raise ValueError(f"not a nightly DAG: {dag_id}")
+
+
 def run_platform_jobs(jobs: list[SparkJob], name: str, **submit) -> dict:
     """The platform's jobs one after the other, as its DAG runs them."""
     walls, peaks = {}, []
@@ -140,7 +151,7 @@ def students_suite(rows: int, rounds: int) -> dict:
             land(csv, data_dir / "landing" / "students" / f"ds={DS}")
             log(f"{label}: platform (clean + statistics)")
             runs.setdefault("platform", []).append(run_platform_jobs(
-                [job_specs.clean_and_compute_statistics_job(DS, data_dir)], label))
+                nightly_spark_jobs("students_nightly", DS, data_dir), label))
             log(f"{label}: seed approach")
             runs.setdefault("seed_approach", []).append(measure(
                 [PY, "-m", "bench.contenders.students_seed", str(csv),
@@ -180,9 +191,7 @@ def traffic_platform_run(captures: Path, label: str) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-traffic-") as tmp:
         data_dir = Path(tmp)
         land(captures, data_dir / "landing" / "zte_tad" / f"ds={DS}")
-        train = job_specs.train_traffic_job(DS, data_dir, "bench", executors=1,
-                                            **job_specs.DEFAULT_TRAINING)
-        result = run_platform_jobs([job_specs.ingest_traffic_job(DS, data_dir), train], label)
+        result = run_platform_jobs(nightly_spark_jobs("zte_tad_training", DS, data_dir), label)
         evaluation = json.loads((data_dir / "staging" / "zte_tad" / f"ds={DS}"
                                  / "bench.evaluation.json").read_text())
     splits = evaluation["splits"]
@@ -192,8 +201,8 @@ def traffic_platform_run(captures: Path, label: str) -> dict:
 
 
 TASK_EDGE = re.compile(r"^(\S+)Z .*\[DAG TEST\] (starting|end task) task_id=(\w+)")
-SPARK_TASKS = {"students_nightly": ("clean_and_compute_statistics",),
-               "zte_tad_training": ("ingest_traffic", "train_traffic")}
+SPARK_TASKS = {dag_id: tuple(job.task_id for job in nightly_spark_jobs(dag_id, DS, DATA_DIR))
+               for dag_id in ("students_nightly", "zte_tad_training")}
 
 
 def bench_airflow_env(airflow_home: Path, data_dir: Path) -> dict[str, str]:

@@ -20,7 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-from dataplatform import job_specs
 from dataplatform.local_deployment import AirflowDeployment
 from dataplatform.settings import REPO_ROOT
 
@@ -32,21 +31,13 @@ from bench.run import (
     land,
     log,
     median_run,
+    nightly_spark_jobs,
     run_platform_jobs,
 )
 
 NIGHTLY_DAGS = {"students_nightly": "students", "zte_tad_training": "zte_tad"}
 RUN_TIMEOUT = 600
 POLL_SECONDS = 1.0  # the run's end is Airflow's record: polling sooner measures nothing
-
-
-def spark_jobs(dag_id: str, ds: str, data_dir: Path) -> list:
-    """The Spark jobs of one run of ``dag_id``, with the DAG's default params."""
-    if dag_id == "students_nightly":
-        return [job_specs.clean_and_compute_statistics_job(ds, data_dir)]
-    return [job_specs.ingest_traffic_job(ds, data_dir),
-            job_specs.train_traffic_job(ds, data_dir, "bench", executors=1,
-                                        **job_specs.DEFAULT_TRAINING)]
 
 
 def sample(dataset: str) -> Path:
@@ -66,7 +57,7 @@ def bare_submits(dag_id: str, rounds: int) -> dict:
             land(sample(NIGHTLY_DAGS[dag_id]),
                  data_dir / "landing" / NIGHTLY_DAGS[dag_id] / f"ds={ds}")
             log(f"scheduled: bare spark-submits of {dag_id}, round {round_number}")
-            runs.append(run_platform_jobs(spark_jobs(dag_id, ds, data_dir),
+            runs.append(run_platform_jobs(nightly_spark_jobs(dag_id, ds, data_dir),
                                           f"scheduled-bare-{dag_id}-r{round_number}"))
     return median_run(runs)
 
