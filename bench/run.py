@@ -97,6 +97,14 @@ def land(source: Path, landing: Path) -> None:
         os.link(source, landing / source.name)
 
 
+# Each nightly DAG and the dataset it reads; its committed sample is data/samples/<dataset>.
+NIGHTLY_DAGS = {"students_nightly": "students", "zte_tad_training": "zte_tad"}
+
+
+def sample(dataset: str) -> Path:
+    return REPO_ROOT / "data" / "samples" / dataset
+
+
 def nightly_spark_jobs(dag_id: str, ds: str, data_dir: Path) -> list[SparkJob]:
     """The Spark jobs of one run of a nightly DAG, with its default params."""
     if dag_id == "students_nightly":
@@ -202,7 +210,7 @@ def traffic_platform_run(captures: Path, label: str) -> dict:
 
 TASK_EDGE = re.compile(r"^(\S+)Z .*\[DAG TEST\] (starting|end task) task_id=(\w+)")
 SPARK_TASKS = {dag_id: tuple(job.task_id for job in nightly_spark_jobs(dag_id, DS, DATA_DIR))
-               for dag_id in ("students_nightly", "zte_tad_training")}
+               for dag_id in NIGHTLY_DAGS}
 
 
 def bench_airflow_env(airflow_home: Path, data_dir: Path) -> dict[str, str]:
@@ -251,9 +259,8 @@ def orchestration_suite(rows: list[int]) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-airflow-") as tmp:
         env = bench_airflow_env(Path(tmp) / "airflow", Path(tmp) / "data")
         migrate_metadata_db(env)
-        for dag_id, dataset in (("students_nightly", "students"),
-                                ("zte_tad_training", "zte_tad")):
-            inputs = [("sample", REPO_ROOT / "data" / "samples" / dataset)]
+        for dag_id, dataset in NIGHTLY_DAGS.items():
+            inputs = [("sample", sample(dataset))]
             inputs += [(n, generated(dataset, n)) for n in rows]
             # One date per input: a run never replaces another's partition.
             for day, (size, source) in enumerate(inputs):

@@ -21,11 +21,11 @@ import time
 from pathlib import Path
 
 from dataplatform.local_deployment import AirflowDeployment
-from dataplatform.settings import REPO_ROOT
 
 from bench.run import (
     DS,
     LOG_DIR,
+    NIGHTLY_DAGS,
     SPARK_TASKS,
     bench_airflow_env,
     land,
@@ -33,15 +33,11 @@ from bench.run import (
     median_run,
     nightly_spark_jobs,
     run_platform_jobs,
+    sample,
 )
 
-NIGHTLY_DAGS = {"students_nightly": "students", "zte_tad_training": "zte_tad"}
 RUN_TIMEOUT = 600
 POLL_SECONDS = 1.0  # the run's end is Airflow's record: polling sooner measures nothing
-
-
-def sample(dataset: str) -> Path:
-    return REPO_ROOT / "data" / "samples" / dataset
 
 
 def round_date(round_number: int) -> str:
